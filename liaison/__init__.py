@@ -1,0 +1,1 @@
+"""Liaison: secure liaison messaging for joint customs operations."""

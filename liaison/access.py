@@ -1,0 +1,120 @@
+"""Permission-checked fetchers shared by views, consumers and services.
+
+Each ``access_*`` returns the object only if the user may see it, and otherwise raises
+``AccessDenied`` (a ``NotFound``): a denied object and a missing one look the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from liaison.errors import AccessDenied, PermissionDenied, RoomClosed
+from liaison.models import (
+    Attachment,
+    Exercise,
+    ExerciseStatus,
+    GroupRole,
+    Membership,
+    Role,
+    Room,
+    User,
+)
+
+# Exercises members can still open; archived and shredded ones are the auditors' alone.
+MEMBER_VISIBLE_STATUSES = {ExerciseStatus.DRAFT, ExerciseStatus.ACTIVE, ExerciseStatus.CLOSED}
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    room: Room
+    membership: Membership | None  # None for auditors, who read without belonging
+
+    @property
+    def exercise(self) -> Exercise:
+        return self.room.exercise
+
+    @property
+    def is_auditor(self) -> bool:
+        return self.membership is None
+
+
+def current_membership(user: User, exercise: Exercise | int) -> Membership | None:
+    exercise_id = exercise if isinstance(exercise, int) else exercise.pk
+    return (
+        Membership.objects.filter(exercise_id=exercise_id, user=user, removed_at__isnull=True)
+        .select_related("exercise")
+        .first()
+    )
+
+
+def _parse_id(value: object, kind: str) -> int:
+    try:
+        ident = int(str(value))
+    except (TypeError, ValueError):
+        raise AccessDenied(target_type=kind, target_id=str(value)[:64]) from None
+    if ident <= 0:
+        raise AccessDenied(target_type=kind, target_id=str(ident))
+    return ident
+
+
+def _usable(user: User | None) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def access_exercise(user: User, exercise_id: object) -> tuple[Exercise, Membership | None]:
+    """The exercise and the user's membership; admins and auditors see every exercise."""
+    ident = _parse_id(exercise_id, "exercise")
+    exercise = Exercise.objects.filter(pk=ident).first() if _usable(user) else None
+    if exercise is None:
+        raise AccessDenied(target_type="exercise", target_id=str(ident))
+    if user.role in {Role.ADMIN, Role.AUDITOR}:
+        return exercise, current_membership(user, exercise)
+    membership = current_membership(user, exercise)
+    if membership is None or exercise.status not in MEMBER_VISIBLE_STATUSES:
+        raise AccessDenied(target_type="exercise", target_id=str(ident))
+    return exercise, membership
+
+
+def access_room(user: User, room_id: object) -> RoomAccess:
+    """A room the user may read: as a current member, or as an auditor (read-only)."""
+    ident = _parse_id(room_id, "room")
+    room = (
+        Room.objects.select_related("exercise").filter(pk=ident).first() if _usable(user) else None
+    )
+    if room is None:
+        raise AccessDenied(target_type="room", target_id=str(ident))
+    if user.role == Role.AUDITOR:
+        return RoomAccess(room=room, membership=None)
+    membership = current_membership(user, room.exercise_id)
+    if membership is None or room.exercise.status not in MEMBER_VISIBLE_STATUSES:
+        raise AccessDenied(target_type="room", target_id=str(ident))
+    return RoomAccess(room=room, membership=membership)
+
+
+def require_can_post(access: RoomAccess) -> None:
+    """Raise unless the user may write in the room now."""
+    if access.membership is None:
+        raise PermissionDenied("Auditors have read-only access.")
+    if access.membership.role == GroupRole.OBSERVER:
+        raise PermissionDenied("Observers can read but not post in this exercise.")
+    if access.room.exercise.status != ExerciseStatus.ACTIVE:
+        raise RoomClosed(
+            "This exercise is not active: its rooms are read-only."
+            if access.room.exercise.status != ExerciseStatus.DRAFT
+            else "This exercise has not started yet: its rooms open when it is activated."
+        )
+
+
+def access_attachment(user: User, attachment_id: object) -> tuple[Attachment, RoomAccess]:
+    """An attachment in a room the user may read (uploader's unsent files only to the uploader)."""
+    ident = _parse_id(attachment_id, "attachment")
+    attachment = Attachment.objects.filter(pk=ident, purged_at__isnull=True).first()
+    if attachment is None:
+        raise AccessDenied(target_type="attachment", target_id=str(ident))
+    try:
+        room_access = access_room(user, attachment.room_id)
+    except AccessDenied:
+        raise AccessDenied(target_type="attachment", target_id=str(ident)) from None
+    if attachment.message_id is None and attachment.uploader_id != user.pk:
+        raise AccessDenied(target_type="attachment", target_id=str(ident))
+    return attachment, room_access

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class LiaisonConfig(AppConfig):
+    name = "liaison"
+    verbose_name = "Liaison"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from liaison import signals  # noqa: F401  (login/logout audit hooks)

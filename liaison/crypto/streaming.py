@@ -1,0 +1,150 @@
+"""Chunked AEAD for files (the construction of Tink's streaming AEAD), in constant memory.
+
+Layout: a header ``MAGIC | chunk size (4 bytes) | salt (16) | nonce prefix (7)``, then chunks of
+``chunk size + 16`` bytes (the last may be shorter). A per-file key is derived from the room's
+data key with HKDF over the salt and the caller's context. Chunk ``i`` uses the nonce
+``prefix | i (4 bytes) | last flag (1 byte)`` and the header, index and flag as associated data,
+so reordering, swapping between files, truncation and extension all fail to authenticate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from liaison.crypto.errors import TamperedError
+
+MAGIC = b"LSA1"
+DEFAULT_CHUNK_SIZE = 64 * 1024
+SALT_BYTES = 16
+PREFIX_BYTES = 7
+TAG_BYTES = 16
+HEADER_BYTES = len(MAGIC) + 4 + SALT_BYTES + PREFIX_BYTES
+MAX_CHUNKS = 2**32 - 1
+
+
+def _file_key(key: bytes, salt: bytes, context: bytes) -> AESGCM:
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=salt, info=b"liaison/stream/v1|" + context
+    ).derive(key)
+    return AESGCM(derived)
+
+
+def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
+    return prefix + struct.pack(">IB", index, 1 if last else 0)
+
+
+def _aad(header: bytes, index: int, last: bool) -> bytes:
+    return header + struct.pack(">IB", index, 1 if last else 0)
+
+
+def _rechunk(source: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Re-slice arbitrary pieces into fixed-size chunks (the last may be short or empty)."""
+    buffer = bytearray()
+    for piece in source:
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    yield bytes(buffer)
+
+
+class StreamResult:
+    __slots__ = ("sha256", "size")
+
+    def __init__(self, size: int, sha256: str) -> None:
+        self.size = size
+        self.sha256 = sha256
+
+
+def encrypt_stream(
+    key: bytes,
+    source: Iterable[bytes],
+    write: Callable[[bytes], object],
+    *,
+    context: bytes,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_bytes: int | None = None,
+) -> StreamResult:
+    """Encrypt ``source`` piece by piece into ``write``; returns the plaintext size and SHA-256.
+
+    ``max_bytes`` stops the stream as soon as it is exceeded (``ValueError``), before the rest
+    of an oversized upload is read.
+    """
+    if not 16 <= chunk_size <= 2**24:
+        raise ValueError("chunk_size out of range")
+    salt, prefix = os.urandom(SALT_BYTES), os.urandom(PREFIX_BYTES)
+    header = MAGIC + struct.pack(">I", chunk_size) + salt + prefix
+    aead = _file_key(key, salt, context)
+    write(header)
+    digest, total = hashlib.sha256(), 0
+    chunks = _rechunk(source, chunk_size)
+    current = next(chunks)
+    index = 0
+    for following in chunks:
+        # ``current`` is full and not last: a following chunk exists (possibly empty).
+        total += len(current)
+        if max_bytes is not None and total > max_bytes:
+            raise ValueError("stream exceeds the size limit")
+        digest.update(current)
+        write(aead.encrypt(_nonce(prefix, index, False), current, _aad(header, index, False)))
+        index += 1
+        if index >= MAX_CHUNKS:
+            raise ValueError("stream too long")
+        current = following
+    total += len(current)
+    if max_bytes is not None and total > max_bytes:
+        raise ValueError("stream exceeds the size limit")
+    digest.update(current)
+    write(aead.encrypt(_nonce(prefix, index, True), current, _aad(header, index, True)))
+    return StreamResult(total, digest.hexdigest())
+
+
+def _read_exact(handle: BinaryIO, size: int) -> bytes:
+    parts, remaining = [], size
+    while remaining:
+        piece = handle.read(remaining)
+        if not piece:
+            break
+        parts.append(piece)
+        remaining -= len(piece)
+    return b"".join(parts)
+
+
+def decrypt_stream(key: bytes, handle: BinaryIO, *, context: bytes) -> Iterator[bytes]:
+    """Yield plaintext chunks; raise ``TamperedError`` the moment anything fails to authenticate.
+
+    A consumer must not treat earlier chunks as complete until the generator ends cleanly:
+    truncation is only detectable at the end.
+    """
+    header = _read_exact(handle, HEADER_BYTES)
+    if len(header) != HEADER_BYTES or not header.startswith(MAGIC):
+        raise TamperedError("Not an encrypted Liaison stream, or its header is damaged.")
+    (chunk_size,) = struct.unpack(">I", header[4:8])
+    if not 16 <= chunk_size <= 2**24:
+        raise TamperedError("The stream header is damaged.")
+    salt = header[8 : 8 + SALT_BYTES]
+    prefix = header[8 + SALT_BYTES :]
+    aead = _file_key(key, salt, context)
+    sealed_size = chunk_size + TAG_BYTES
+    index = 0
+    current = _read_exact(handle, sealed_size)
+    while True:
+        following = _read_exact(handle, sealed_size) if len(current) == sealed_size else b""
+        last = not following
+        try:
+            yield aead.decrypt(_nonce(prefix, index, last), current, _aad(header, index, last))
+        except InvalidTag:
+            raise TamperedError(f"Encrypted file chunk {index} failed to authenticate.") from None
+        if last:
+            return
+        index += 1
+        current = following

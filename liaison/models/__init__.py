@@ -1,0 +1,43 @@
+"""Domain models, one module per domain, re-exported here."""
+
+from liaison.models.accounts import Agency, RecoveryCode, Role, User, UserSession
+from liaison.models.attachments import Attachment
+from liaison.models.audit import AuditEvent
+from liaison.models.exercises import (
+    Exercise,
+    ExerciseStatus,
+    GroupRole,
+    Invitation,
+    Membership,
+    Room,
+)
+from liaison.models.keys import RoomKey
+from liaison.models.messages import (
+    Message,
+    MessageKind,
+    MessageRevision,
+    Presence,
+    ReadMarker,
+)
+
+__all__ = [
+    "Agency",
+    "Attachment",
+    "AuditEvent",
+    "Exercise",
+    "ExerciseStatus",
+    "GroupRole",
+    "Invitation",
+    "Membership",
+    "Message",
+    "MessageKind",
+    "MessageRevision",
+    "Presence",
+    "ReadMarker",
+    "RecoveryCode",
+    "Role",
+    "Room",
+    "RoomKey",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ExerciseStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    CLOSED = "closed", "Closed"
+    ARCHIVED = "archived", "Archived"
+    SHREDDED = "shredded", "Shredded"
+
+
+class GroupRole(models.TextChoices):
+    COORDINATOR = "coordinator", "Coordinator"
+    MEMBER = "member", "Member"
+    OBSERVER = "observer", "Observer"
+
+
+class Exercise(models.Model):
+    """One Commodity Focused Exercise: a closed, invite-only, time-bound group."""
+
+    code = models.CharField(max_length=40, unique=True)
+    title = models.CharField(max_length=200)
+    commodity_focus = models.CharField(max_length=200, blank=True)
+    hs_codes = models.JSONField(default=list, blank=True)
+    lanes = models.JSONField(default=list, blank=True)
+    agencies = models.ManyToManyField("liaison.Agency", related_name="exercises")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=16, choices=ExerciseStatus.choices, default=ExerciseStatus.DRAFT
+    )
+    retention_days = models.PositiveIntegerField(default=365)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    shredded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="exercise_ends_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_writable(self) -> bool:
+        return self.status in {ExerciseStatus.DRAFT, ExerciseStatus.ACTIVE}
+
+
+class Room(models.Model):
+    """A chat room inside an exercise; holds the per-room sequence and chain head."""
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="rooms")
+    name = models.SlugField(max_length=64)
+    title = models.CharField(max_length=200, blank=True)
+    topic = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Allocation state, updated under SELECT ... FOR UPDATE by the messaging service.
+    last_seq = models.PositiveBigIntegerField(default=0)
+    chain_head = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        ordering = ["exercise_id", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exercise", "name"], name="room_name_unique_in_exercise"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exercise.code}/{self.name}"
+
+
+class Membership(models.Model):
+    """A user's place in an exercise. Removal sets ``removed_at``; rows are never deleted."""
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=GroupRole.choices, default=GroupRole.MEMBER)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["exercise_id", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exercise", "user"],
+                condition=Q(removed_at__isnull=True),
+                name="one_current_membership_per_user",
+            )
+        ]
+
+    @property
+    def is_current(self) -> bool:
+        return self.removed_at is None
+
+    @property
+    def can_post(self) -> bool:
+        return self.is_current and self.role in {GroupRole.COORDINATOR, GroupRole.MEMBER}
+
+
+class Invitation(models.Model):
+    """Single-use, expiring, bound to an e-mail and an agency. Only the token's SHA-256 is kept."""
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="invitations")
+    email = models.EmailField()
+    agency = models.ForeignKey("liaison.Agency", on_delete=models.PROTECT)
+    role = models.CharField(max_length=16, choices=GroupRole.choices, default=GroupRole.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

@@ -1,0 +1,3 @@
+"""URL routes of the auditing area."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URL routes of the security area."""
+
+urlpatterns: list = []

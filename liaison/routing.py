@@ -1,0 +1,9 @@
+"""WebSocket routes. Anything else under /ws/ is refused by the router."""
+
+from django.urls import path
+
+from liaison.consumers import RoomConsumer
+
+websocket_urlpatterns = [
+    path("ws/rooms/<int:room_id>/", RoomConsumer.as_asgi()),
+]

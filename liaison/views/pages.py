@@ -1,0 +1,12 @@
+"""Officer pages. (The home page grows with the exercises and messaging work.)"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "liaison/home.html", {})

@@ -1,0 +1,291 @@
+"""Shared fixtures: named actors that read like a story, real services, a real server.
+
+The world: HMRC and UK Border Force (Felixstowe) and GACC Guangzhou Customs (Nansha) run the
+exercise ``CFE-TEST-WASTE``. ``uk_officer`` and ``gz_officer`` are members, ``gz_observer``
+observes, ``outsider`` belongs to another exercise, ``admin`` provisions, ``auditor`` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+
+from liaison.models import Agency, Exercise, GroupRole, Role, Room, User
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    AgencyFactory,
+    ExerciseFactory,
+    MembershipFactory,
+    RoomFactory,
+    UserFactory,
+)
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+# --- services: what the suite runs against, and no silent skips in CI ---------------------------
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return [
+        f"liaison: database={database} channel_layer={layer} "
+        f"chromium={CHROMIUM or 'missing'} require_services={REQUIRE_SERVICES}"
+    ]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"REQUIRE_SERVICES=1 turns this skip into a failure: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keys_cache() -> Iterator[None]:
+    """Each test starts with no unwrapped data keys cached (the database is rolled back)."""
+    from liaison.crypto import roomkeys
+
+    roomkeys.clear_cache()
+    yield
+    roomkeys.clear_cache()
+
+
+# --- the cast ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hmrc(db: None) -> Agency:
+    return AgencyFactory(code="hmrc", name="HM Revenue & Customs", country="GB")
+
+
+@pytest.fixture
+def ukbf(db: None) -> Agency:
+    return AgencyFactory(code="ukbf", name="UK Border Force", country="GB")
+
+
+@pytest.fixture
+def gacc(db: None) -> Agency:
+    return AgencyFactory(
+        code="gacc-gz", name="GACC Guangzhou Customs", country="CN", time_zone="Asia/Shanghai"
+    )
+
+
+@pytest.fixture
+def admin(hmrc: Agency) -> User:
+    return UserFactory(
+        email="admin@hmrc.example", display_name="Alex Admin", agency=hmrc, role=Role.ADMIN
+    )
+
+
+@pytest.fixture
+def auditor(hmrc: Agency) -> User:
+    return UserFactory(
+        email="auditor@hmrc.example", display_name="Avery Auditor", agency=hmrc, role=Role.AUDITOR
+    )
+
+
+@pytest.fixture
+def exercise(admin: User, hmrc: Agency, ukbf: Agency, gacc: Agency) -> Exercise:
+    return ExerciseFactory(
+        code="CFE-TEST-WASTE",
+        title="Solid waste CFE",
+        created_by=admin,
+        agencies=[hmrc, ukbf, gacc],
+    )
+
+
+@pytest.fixture
+def room(exercise: Exercise) -> Room:
+    return RoomFactory(exercise=exercise, name="general", title="General")
+
+
+@pytest.fixture
+def lane_room(exercise: Exercise) -> Room:
+    return RoomFactory(exercise=exercise, name="felixstowe-nansha", title="Felixstowe–Nansha")
+
+
+@pytest.fixture
+def uk_officer(exercise: Exercise, hmrc: Agency) -> User:
+    user = UserFactory(email="olivia@hmrc.example", display_name="Olivia Hughes", agency=hmrc)
+    MembershipFactory(exercise=exercise, user=user, role=GroupRole.MEMBER)
+    return user
+
+
+@pytest.fixture
+def uk_coordinator(exercise: Exercise, ukbf: Agency) -> User:
+    user = UserFactory(email="james@ukbf.example", display_name="James Carter", agency=ukbf)
+    MembershipFactory(exercise=exercise, user=user, role=GroupRole.COORDINATOR)
+    return user
+
+
+@pytest.fixture
+def gz_officer(exercise: Exercise, gacc: Agency) -> User:
+    user = UserFactory(
+        email="li.wei@gz.example", display_name="Li Wei", agency=gacc, time_zone="Asia/Shanghai"
+    )
+    MembershipFactory(exercise=exercise, user=user, role=GroupRole.MEMBER)
+    return user
+
+
+@pytest.fixture
+def gz_observer(exercise: Exercise, gacc: Agency) -> User:
+    user = UserFactory(
+        email="chen@gz.example", display_name="Chen Jing", agency=gacc, time_zone="Asia/Shanghai"
+    )
+    MembershipFactory(exercise=exercise, user=user, role=GroupRole.OBSERVER)
+    return user
+
+
+@pytest.fixture
+def other_exercise(admin: User, ukbf: Agency) -> Exercise:
+    return ExerciseFactory(
+        code="CFE-TEST-OTHER", title="Another exercise", created_by=admin, agencies=[ukbf]
+    )
+
+
+@pytest.fixture
+def outsider(other_exercise: Exercise, ukbf: Agency) -> User:
+    """An officer of another exercise: must see nothing of ``exercise``."""
+    user = UserFactory(email="sam@ukbf.example", display_name="Sam Outsider", agency=ukbf)
+    MembershipFactory(exercise=other_exercise, user=user, role=GroupRole.MEMBER)
+    return user
+
+
+@pytest.fixture
+def password() -> str:
+    return DEFAULT_PASSWORD
+
+
+# --- observing side effects -------------------------------------------------------------------
+
+
+@dataclass
+class CapturedEvents:
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def to_group(self, group: str) -> list[dict[str, Any]]:
+        return [event for name, event in self.sent if name == group]
+
+    def types(self) -> list[str]:
+        return [event["type"] for _, event in self.sent]
+
+
+@pytest.fixture
+def captured_events(monkeypatch: pytest.MonkeyPatch) -> CapturedEvents:
+    """Records every event published to the channel layer (and still delivers it)."""
+    from liaison import events
+
+    captured = CapturedEvents()
+    original = events.publish
+
+    def recording_publish(group: str, event: dict[str, Any]) -> None:
+        captured.sent.append((group, event))
+        original(group, event)
+
+    monkeypatch.setattr(events, "publish", recording_publish)
+    return captured
+
+
+# --- a real server ----------------------------------------------------------------------------
+
+
+@dataclass
+class LiveServer:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+
+def _get_asgi_application() -> Any:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from config.asgi import application
+
+    return ASGIStaticFilesHandler(application)
+
+
+def _child_setup() -> None:
+    # The forked server must open its own database connections.
+    for conn in connections.all(initialized_only=True):
+        conn.inc_thread_sharing()
+        conn.close()
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None) -> Iterator[LiveServer]:
+    """A real daphne process serving the app on a free port, over the test database."""
+    from daphne.testing import DaphneProcess
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.fail("asgi_server needs a file-based test database")
+    connections.close_all()
+    process = DaphneProcess(
+        "127.0.0.1",
+        _get_asgi_application,
+        kwargs={
+            "websocket_max_message_size": settings.LIAISON_WS_MAX_FRAME_BYTES,
+            "websocket_max_frame_size": settings.LIAISON_WS_MAX_FRAME_BYTES,
+        },
+        setup=_child_setup,
+    )
+    process.start()
+    if not process.ready.wait(20):
+        process.terminate()
+        error = "" if process.errors.empty() else process.errors.get(False)[1]
+        pytest.fail(f"daphne did not start: {error}")
+    try:
+        yield LiveServer("127.0.0.1", process.port.value)
+    finally:
+        process.terminate()
+        process.join(10)
+        connections.close_all()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (its own browser download is not used)."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        try:
+            yield instance
+        finally:
+            instance.close()
