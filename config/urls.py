@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("liaison.routes.accounts")),
     path("", include("liaison.routes.groups")),
     path("", include("liaison.routes.messaging")),
+    path("", include("liaison.routes.chat")),
     path("", include("liaison.routes.attachments")),
     path("", include("liaison.routes.auditing")),
     path("", include("liaison.routes.security")),

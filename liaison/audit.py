@@ -137,3 +137,33 @@ def record_denied(
             path=path[:200],
             reason=getattr(error, "code", "denied"),
         )
+
+
+def message_link_hash(
+    *,
+    prev_hash: str,
+    room_id: int,
+    seq: int,
+    sender_id: int,
+    created_at: dt.datetime,
+    kind: str,
+    key_version: int,
+    nonce: bytes,
+    ciphertext: bytes,
+) -> str:
+    """A room's message chain link: SHA-256(prev_hash || canonical JSON of the message).
+
+    The body enters as the digest of its ciphertext, so the chain proves the stored message was
+    not altered or removed without revealing (or needing) its text, and still verifies after
+    crypto-shredding.
+    """
+    fields = {
+        "room": room_id,
+        "seq": seq,
+        "sender": sender_id,
+        "created_at": created_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "kind": kind,
+        "key_version": key_version,
+        "body_digest": hashlib.sha256(bytes(nonce) + bytes(ciphertext)).hexdigest(),
+    }
+    return hashlib.sha256(prev_hash.encode() + canonical(fields)).hexdigest()

@@ -48,3 +48,22 @@ def publish(group: str, event: dict[str, Any]) -> None:
 def publish_on_commit(group: str, event: dict[str, Any]) -> None:
     """Send after the current transaction commits, so nobody hears of a write that rolled back."""
     transaction.on_commit(lambda: publish(group, event))
+
+
+# --- control events (to ``user.<id>`` and ``room.<id>`` groups) ---------------------------------
+# Consumers close the affected sockets with the given WebSocket close code.
+
+
+def user_revoked(*, exercise_id: int, room_ids: list[int]) -> dict[str, Any]:
+    """The user lost access to these rooms (removed, or role changed to none): close with 4403."""
+    return {"type": USER_REVOKED, "exercise_id": exercise_id, "room_ids": room_ids, "code": 4403}
+
+
+def room_closed(*, room_id: int, status: str) -> dict[str, Any]:
+    """The room's exercise left the active state: close sockets with 4409."""
+    return {"type": ROOM_CLOSED, "room_id": room_id, "status": status, "code": 4409}
+
+
+def session_ended(*, session_key: str | None) -> dict[str, Any]:
+    """A session ended (logout, expiry, revocation); ``None`` means every session of the user."""
+    return {"type": USER_SESSION_ENDED, "session_key": session_key, "code": 4401}

@@ -53,6 +53,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         report.longrepr = f"REQUIRE_SERVICES=1 turns this skip into a failure: {reason}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_lifts_the_sqlite_audit_trigger() -> None:
+    """Transactional tests empty every table between tests with DELETE on SQLite, which the
+    append-only trigger refuses: lift it for the flush only. (PostgreSQL flushes with
+    TRUNCATE, which the row triggers do not see.)"""
+    import importlib
+
+    if connection.vendor != "sqlite":
+        return
+    from django.db.backends.sqlite3.base import DatabaseOperations
+
+    migration = importlib.import_module("liaison.migrations.0002_audit_append_only")
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):  # noqa: ANN001, ANN202
+        statements = original(
+            self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
+        if "liaison_auditevent" not in tables:
+            return statements
+        return [*migration.SQLITE_REMOVE, *statements, *migration.SQLITE_INSTALL]
+
+    DatabaseOperations.sql_flush = sql_flush
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keys_cache() -> Iterator[None]:
     """Each test starts with no unwrapped data keys cached (the database is rolled back)."""

@@ -1,4 +1,8 @@
-"""The audit table is append-only in the database itself: UPDATE and DELETE are rejected."""
+"""The audit table is append-only in the database itself: UPDATE and DELETE are rejected.
+
+TRUNCATE is a privilege, not a row operation: the production database role is granted no
+TRUNCATE on this table (docs/architecture.md); a truncation is caught by the signed checkpoints.
+"""
 
 from django.db import migrations
 
@@ -13,13 +17,10 @@ CREATE TRIGGER liaison_auditevent_no_update BEFORE UPDATE ON liaison_auditevent
     FOR EACH ROW EXECUTE FUNCTION liaison_audit_append_only();
 CREATE TRIGGER liaison_auditevent_no_delete BEFORE DELETE ON liaison_auditevent
     FOR EACH ROW EXECUTE FUNCTION liaison_audit_append_only();
-CREATE TRIGGER liaison_auditevent_no_truncate BEFORE TRUNCATE ON liaison_auditevent
-    FOR EACH STATEMENT EXECUTE FUNCTION liaison_audit_append_only();
 """
 PG_REMOVE = """
 DROP TRIGGER IF EXISTS liaison_auditevent_no_update ON liaison_auditevent;
 DROP TRIGGER IF EXISTS liaison_auditevent_no_delete ON liaison_auditevent;
-DROP TRIGGER IF EXISTS liaison_auditevent_no_truncate ON liaison_auditevent;
 DROP FUNCTION IF EXISTS liaison_audit_append_only();
 """
 SQLITE_INSTALL = [
@@ -36,7 +37,7 @@ SQLITE_REMOVE = [
 
 def install(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_INSTALL)
+        schema_editor.execute(PG_INSTALL, params=None)
     elif schema_editor.connection.vendor == "sqlite":
         for statement in SQLITE_INSTALL:
             schema_editor.execute(statement)
@@ -44,7 +45,7 @@ def install(apps, schema_editor):
 
 def remove(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_REMOVE)
+        schema_editor.execute(PG_REMOVE, params=None)
     elif schema_editor.connection.vendor == "sqlite":
         for statement in SQLITE_REMOVE:
             schema_editor.execute(statement)

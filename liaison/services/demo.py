@@ -127,12 +127,24 @@ def totp_secret_for(user: User) -> str | None:
     return None
 
 
+def ensure_demo_exercise(
+    users: dict[str, User], agencies: dict[str, Agency]
+) -> list[dict[str, Any]]:
+    """The active exercise CFE-DEMO-WASTE with its rooms and members, described for --json."""
+    return []
+
+
+def ensure_demo_conversation(users: dict[str, User]) -> None:
+    """A short, realistic conversation in CFE-DEMO-WASTE (only when its rooms are empty)."""
+
+
 @transaction.atomic
 def load_demo() -> dict[str, Any]:
     """Create (or find) the demo world; returns the description ``demo --json`` prints."""
     agencies = ensure_agencies()
     users = ensure_users(agencies)
-    exercises: list[dict[str, Any]] = []
+    exercises = ensure_demo_exercise(users, agencies)
+    ensure_demo_conversation(users)
     return {
         "base_url": settings.LIAISON_BASE_URL,
         "users": [

@@ -1,0 +1,59 @@
+"""How each kind of record is sealed: the one place that names kinds and identities.
+
+Messages are bound to (room, seq, sender); revisions add their number; attachment names and
+blobs are bound to the attachment's random storage name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from liaison.crypto.aead import Sealed, decrypt, encrypt
+
+MESSAGE = "message"
+MESSAGE_REVISION = "message.revision"
+ATTACHMENT_NAME = "attachment.name"
+ATTACHMENT_BLOB = "attachment.blob"
+ATTACHMENT_THUMBNAIL = "attachment.thumbnail"
+
+
+def message_identity(seq: int, sender_id: int) -> dict[str, Any]:
+    return {"seq": seq, "sender": sender_id}
+
+
+def seal_message_body(*, room_id: int, seq: int, sender_id: int, body: str) -> Sealed:
+    return encrypt(room_id, body.encode(), kind=MESSAGE, identity=message_identity(seq, sender_id))
+
+
+def open_message_body(message: Any) -> str:
+    """Plaintext body of a ``Message`` row (raises TamperedError / ContentShredded)."""
+    return decrypt(
+        message.room_id,
+        key_version=message.key_version,
+        nonce=message.nonce,
+        ciphertext=message.ciphertext,
+        kind=MESSAGE,
+        identity=message_identity(message.seq, message.sender_id),
+    ).decode()
+
+
+def seal_revision(*, room_id: int, seq: int, sender_id: int, number: int, body: str) -> Sealed:
+    identity = {**message_identity(seq, sender_id), "revision": number}
+    return encrypt(room_id, body.encode(), kind=MESSAGE_REVISION, identity=identity)
+
+
+def open_revision(revision: Any, message: Any) -> str:
+    identity = {**message_identity(message.seq, message.sender_id), "revision": revision.number}
+    return decrypt(
+        message.room_id,
+        key_version=revision.key_version,
+        nonce=revision.nonce,
+        ciphertext=revision.ciphertext,
+        kind=MESSAGE_REVISION,
+        identity=identity,
+    ).decode()
+
+
+def stream_context(kind: str, *, room_id: int, key_version: int, storage_name: str) -> bytes:
+    """Associated context for a streamed blob (file or thumbnail)."""
+    return f"{kind}|room={room_id}|key_version={key_version}|blob={storage_name}".encode()

@@ -1,0 +1,3 @@
+"""URL routes of the officers' chat pages."""
+
+urlpatterns: list = []
