@@ -67,7 +67,7 @@ def _flush_lifts_the_sqlite_audit_trigger() -> None:
     migration = importlib.import_module("liaison.migrations.0002_audit_append_only")
     original = DatabaseOperations.sql_flush
 
-    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):  # noqa: ANN001, ANN202
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
         statements = original(
             self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
         )
