@@ -314,3 +314,52 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+def sign_in(client: Any, user: User) -> Any:
+    """Log ``user`` in on a test client with a fully verified session (password and second
+    factor done), as the login pages would leave it."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def login_as() -> Any:
+    """``login_as(client, user)``: a verified session on that client."""
+    return sign_in
+
+
+def session_cookie_header(user: User) -> tuple[bytes, bytes]:
+    """A ``Cookie`` header carrying a verified session for ``user`` (for WebSocket tests)."""
+    from django.test import Client
+
+    client = sign_in(Client(), user)
+    name = settings.SESSION_COOKIE_NAME
+    return (b"cookie", f"{name}={client.cookies[name].value}".encode())
+
+
+@pytest.fixture
+def ws_headers() -> Any:
+    """``ws_headers(user)``: headers for a WebSocket handshake as ``user`` from our own origin."""
+
+    def headers(
+        user: User | None, origin: str = "http://127.0.0.1:8000"
+    ) -> list[tuple[bytes, bytes]]:
+        result = [(b"origin", origin.encode())]
+        if user is not None:
+            result.append(session_cookie_header(user))
+        return result
+
+    return headers
