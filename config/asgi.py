@@ -11,7 +11,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.daphne_tuning import disable_twisted_form_parsing  # noqa: E402
 from liaison.routing import websocket_urlpatterns  # noqa: E402
+
+# Under daphne, keep Twisted from parsing upload bodies in memory (see config/daphne_tuning.py).
+disable_twisted_form_parsing()
 
 application = ProtocolTypeRouter(
     {

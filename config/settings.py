@@ -115,12 +115,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "liaison.middleware.UserTimezoneMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "liaison.middleware.SecurityHeadersMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Account security (liaison/middleware.py): session policy, then mandatory two-factor.
+    "liaison.middleware.SessionPolicyMiddleware",
+    "liaison.middleware.TwoFactorRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -223,6 +227,27 @@ AXES_LOCKOUT_CALLABLE = "liaison.views.accounts.lockout_response"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_IPWARE_PROXY_COUNT = env_int("LIAISON_PROXY_COUNT", 0)
+# A lockout lasts 15 minutes from the failure that caused it; attempts while locked are refused
+# without extending it (so the message "locked for 15 minutes" holds).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Never keep second-factor codes in axes' attempt records.
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "code",
+    "otp",
+    "current_password",
+    "new_password",
+    "new_password_again",
+]
+
+# Two-factor (django-otp TOTP): mandatory for every account (liaison/services/twofactor.py).
+OTP_TOTP_ISSUER = "Liaison"
+# Phones keep network time: no drift learning, so a code is valid in a fixed +/-30 s window.
+OTP_TOTP_SYNC = False
+# Seconds between an accepted password and the second step before the password is asked again.
+LIAISON_LOGIN_STEP_SECONDS = env_int("LIAISON_LOGIN_STEP_SECONDS", 300)
+CSRF_FAILURE_VIEW = "liaison.views.security.csrf_failure"
 
 # Sessions: idle timeout and absolute lifetime, enforced for HTTP and open WebSockets.
 LIAISON_SESSION_IDLE_SECONDS = env_int("LIAISON_SESSION_IDLE_SECONDS", 30 * 60)
@@ -311,11 +336,18 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# --- audit: signed checkpoints and exports ---------------------------------------------------
+# The Ed25519 key signing checkpoints and exports: a file holding its base64 (or PEM), or an
+# "audit_signing_key" field in the keyring; development generates one under var/ on first use.
+LIAISON_AUDIT_SIGNING_KEY_FILE = os.environ.get("LIAISON_AUDIT_SIGNING_KEY_FILE", "")
+
 # --- Liaison limits ---------------------------------------------------------------------------
 LIAISON_MESSAGE_MAX_CHARS = 8000
 LIAISON_WS_MAX_FRAME_BYTES = env_int("LIAISON_WS_MAX_FRAME_BYTES", 64 * 1024)
 LIAISON_WS_RATE_PER_10S = env_int("LIAISON_WS_RATE_PER_10S", 50)
 LIAISON_SYNC_PAGE_SIZE = 100
+# Open sockets re-check their session and membership this often (seconds).
+LIAISON_WS_SESSION_CHECK_SECONDS = env_int("LIAISON_WS_SESSION_CHECK_SECONDS", 30)
 LIAISON_ATTACHMENT_MAX_BYTES = env_int("LIAISON_ATTACHMENT_MAX_BYTES", 100 * 1024 * 1024)
 LIAISON_ROOM_QUOTA_BYTES = env_int("LIAISON_ROOM_QUOTA_BYTES", 5 * 1024 * 1024 * 1024)
 LIAISON_INVITATION_TTL_HOURS = env_int("LIAISON_INVITATION_TTL_HOURS", 72)

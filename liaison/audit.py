@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 from typing import Any
 
@@ -38,9 +39,15 @@ HASHED_FIELDS = (
 )
 
 
+# One encoder, built once: ``canonical`` runs for every event a verification walks.
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+
+
 def canonical(fields: dict[str, Any]) -> bytes:
     """Canonical JSON: sorted keys, no insignificant white space, UTF-8."""
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL_ENCODER.encode(fields).encode()
 
 
 def event_fields(event: AuditEvent) -> dict[str, Any]:
@@ -68,6 +75,20 @@ def _lock_chain() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_ID])
+
+
+def normalise_ip(ip: str | None) -> str | None:
+    """The address as the database gives it back (PostgreSQL's ``inet`` rewrites IPv6 and
+    IPv4-mapped forms), so the hash computed now still matches the row read later."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(str(ip).strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
 
 
 def _target(target: Any) -> tuple[str, str]:
@@ -109,7 +130,7 @@ def record(
             target_type=target_type,
             target_id=target_id,
             exercise=exercise,
-            ip=ip or None,
+            ip=normalise_ip(ip),
             details=clean_details,
             prev_hash=last.hash if last else GENESIS_HASH,
         )

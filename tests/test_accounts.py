@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from liaison.models import AuditEvent, User
+from liaison.services.twofactor import code_for
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +25,14 @@ def test_home_sends_anonymous_visitors_to_login(client: Client) -> None:
     assert response["Location"].startswith("/login/")
 
 
-def test_an_officer_signs_in_with_email_and_password(client: Client, password: str) -> None:
+def test_an_officer_signs_in_with_email_password_and_code(client: Client, password: str) -> None:
     user = UserFactory(email="olivia@hmrc.example")
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
     response = client.post("/login/", {"username": "Olivia@HMRC.example", "password": password})
+    assert response.status_code == 302
+    assert response["Location"] == "/login/otp/"
+    assert "_auth_user_id" not in client.session
+    response = client.post("/login/otp/", {"code": code_for(device)})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(user.pk)
     assert AuditEvent.objects.filter(action="auth.login", actor=user).count() == 1
@@ -61,11 +68,15 @@ def test_logout_requires_post_and_ends_the_session(client: Client, password: str
 
 
 def test_an_open_redirect_after_login_is_refused(client: Client, password: str) -> None:
-    UserFactory(email="olivia@hmrc.example")
+    user = UserFactory(email="olivia@hmrc.example")
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    evil = "https://evil.example/"
     response = client.post(
-        "/login/",
-        {"username": "olivia@hmrc.example", "password": password, "next": "https://evil.example/"},
+        "/login/", {"username": "olivia@hmrc.example", "password": password, "next": evil}
     )
+    assert response.status_code == 302
+    assert response["Location"] == "/login/otp/"
+    response = client.post("/login/otp/", {"code": code_for(device), "next": evil})
     assert response.status_code == 302
     assert response["Location"] == "/"
 

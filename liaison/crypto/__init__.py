@@ -19,13 +19,14 @@ from liaison.crypto.roomkeys import (
     rewrap_all_keys,
     rotate_room_key,
 )
-from liaison.crypto.streaming import decrypt_stream, encrypt_stream
+from liaison.crypto.streaming import StreamEncryptor, decrypt_stream, encrypt_stream
 
 __all__ = [
     "ContentShredded",
     "CryptoError",
     "KeyringError",
     "Sealed",
+    "StreamEncryptor",
     "TamperedError",
     "UnknownKeyError",
     "active_key",

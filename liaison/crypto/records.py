@@ -54,6 +54,33 @@ def open_revision(revision: Any, message: Any) -> str:
     ).decode()
 
 
+def attachment_name_identity(storage_name: str) -> dict[str, Any]:
+    return {"blob": storage_name}
+
+
+def seal_attachment_name(*, room_id: int, key_version: int, storage_name: str, name: str) -> Sealed:
+    """An attachment's file name, sealed under the same key version as its blob."""
+    return encrypt(
+        room_id,
+        name.encode(),
+        kind=ATTACHMENT_NAME,
+        identity=attachment_name_identity(storage_name),
+        key_version=key_version,
+    )
+
+
+def open_attachment_name(attachment: Any) -> str:
+    """Plaintext file name of an ``Attachment`` row (raises TamperedError / ContentShredded)."""
+    return decrypt(
+        attachment.room_id,
+        key_version=attachment.key_version,
+        nonce=attachment.name_nonce,
+        ciphertext=attachment.name_ciphertext,
+        kind=ATTACHMENT_NAME,
+        identity=attachment_name_identity(attachment.storage_name),
+    ).decode()
+
+
 def stream_context(kind: str, *, room_id: int, key_version: int, storage_name: str) -> bytes:
     """Associated context for a streamed blob (file or thumbnail)."""
     return f"{kind}|room={room_id}|key_version={key_version}|blob={storage_name}".encode()

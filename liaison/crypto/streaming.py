@@ -50,6 +50,9 @@ def _rechunk(source: Iterable[bytes], size: int) -> Iterator[bytes]:
     """Re-slice arbitrary pieces into fixed-size chunks (the last may be short or empty)."""
     buffer = bytearray()
     for piece in source:
+        if not buffer and len(piece) == size:
+            yield bytes(piece)  # the common case (uploads arrive in chunk-sized pieces): no copy
+            continue
         buffer += piece
         while len(buffer) >= size:
             yield bytes(buffer[:size])
@@ -148,3 +151,71 @@ def decrypt_stream(key: bytes, handle: BinaryIO, *, context: bytes) -> Iterator[
             return
         index += 1
         current = following
+
+
+# --- push-style encryption --------------------------------------------------------------------
+# The same format as ``encrypt_stream`` for producers that are handed data piece by piece (an
+# upload handler) rather than being able to iterate a source.
+
+
+class StreamEncryptor:
+    """Incremental twin of ``encrypt_stream``: ``update()`` then ``finalize()`` once.
+
+    Produces exactly the layout ``decrypt_stream`` reads: every full chunk is sealed as not-last
+    the moment it fills; ``finalize`` seals the remainder (possibly empty) as the last chunk.
+    Holds at most one chunk of plaintext.
+    """
+
+    def __init__(self, key: bytes, *, context: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        if not 16 <= chunk_size <= 2**24:
+            raise ValueError("chunk_size out of range")
+        salt, self._prefix = os.urandom(SALT_BYTES), os.urandom(PREFIX_BYTES)
+        self._header = MAGIC + struct.pack(">I", chunk_size) + salt + self._prefix
+        self._aead = _file_key(key, salt, context)
+        self._chunk_size = chunk_size
+        self._buffer = bytearray()
+        self._index = 0
+        self._header_sent = False
+        self._finalized = False
+
+    def _seal(self, chunk: bytes, last: bool) -> bytes:
+        sealed = self._aead.encrypt(
+            _nonce(self._prefix, self._index, last), chunk, _aad(self._header, self._index, last)
+        )
+        self._index += 1
+        if self._index >= MAX_CHUNKS:
+            raise ValueError("stream too long")
+        return sealed
+
+    def _start(self) -> list[bytes]:
+        if self._header_sent:
+            return []
+        self._header_sent = True
+        return [self._header]
+
+    def update(self, data: bytes) -> bytes:
+        """Ciphertext for every chunk that ``data`` completes (may be empty)."""
+        if self._finalized:
+            raise ValueError("the stream is already finalized")
+        out = self._start()
+        self._buffer += data
+        size = self._chunk_size
+        if len(self._buffer) >= size:
+            view = memoryview(self._buffer)
+            offset = 0
+            while len(self._buffer) - offset >= size:
+                out.append(self._seal(bytes(view[offset : offset + size]), False))
+                offset += size
+            view.release()
+            del self._buffer[:offset]
+        return b"".join(out)
+
+    def finalize(self) -> bytes:
+        """The sealed last chunk (and the header, if nothing was written before)."""
+        if self._finalized:
+            raise ValueError("the stream is already finalized")
+        out = self._start()
+        out.append(self._seal(bytes(self._buffer), True))
+        self._buffer = bytearray()
+        self._finalized = True
+        return b"".join(out)

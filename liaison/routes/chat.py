@@ -1,3 +1,9 @@
 """URL routes of the officers' chat pages."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from liaison.views import chat
+
+urlpatterns = [
+    path("rooms/<int:room_id>/", chat.room_page, name="room"),
+]

@@ -7,7 +7,8 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from liaison.services.demo import load_demo
+from liaison.errors import LiaisonError
+from liaison.services.demo import current_demo_code, load_demo
 
 
 class Command(BaseCommand):
@@ -18,8 +19,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="run even in production mode (never do this)"
         )
+        parser.add_argument(
+            "--otp",
+            metavar="EMAIL",
+            help="print that demo account's current sign-in code (development only)",
+        )
 
     def handle(self, *args, **options) -> None:
+        if options.get("otp"):
+            self.print_code(options["otp"])
+            return
         if settings.PRODUCTION and not options["force"]:
             raise CommandError(
                 "Refusing to load demo accounts with known passwords in production mode "
@@ -34,8 +43,24 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {user['role']:<8} {user['email']:<34} {user['password']:<24} {user['display_name']} ({user['agency']})"
             )
+        self.stdout.write(
+            "  two-factor: `python manage.py demo --otp EMAIL` prints an account's current code"
+        )
         for exercise in world["exercises"]:
             rooms = ", ".join(room["name"] for room in exercise["rooms"])
             self.stdout.write(
                 f"  exercise {exercise['code']} ({exercise['status']}): rooms {rooms}"
             )
+
+    def print_code(self, email: str) -> None:
+        """Two-factor stands in the way of trying the demo without a phone: print the code an
+        authenticator app would show. Never in production, not even with --force."""
+        if settings.PRODUCTION:
+            raise CommandError(
+                "Refusing to print sign-in codes in production mode (LIAISON_ENV=production)."
+            )
+        try:
+            code = current_demo_code(email)
+        except LiaisonError as error:
+            raise CommandError(error.detail) from None
+        self.stdout.write(code)

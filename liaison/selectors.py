@@ -1,0 +1,140 @@
+"""Read queries: messages by sequence number, unread counts, who is online.
+
+Each function that reads a room checks access first (``access.access_room``), so a caller
+cannot read what it may not see. Message lists come back as protocol message objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from liaison import access
+from liaison.errors import Invalid
+from liaison.models import Message, Presence, ReadMarker, Role, Room, User
+from liaison.services import messaging
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[dict[str, Any]]
+    last_seq: int  # the room's last seq when the page was read
+    has_more: bool  # more messages lie beyond this page in the direction read
+
+
+def _positive(value: object, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise Invalid(f"{name} must be an integer of at least {minimum}.", field=name)
+    return value
+
+
+def clean_limit(limit: object, *, default: int = HISTORY_DEFAULT_LIMIT) -> int:
+    if limit is None:
+        return default
+    limit = _positive(limit, "limit", minimum=1)
+    if limit > HISTORY_MAX_LIMIT:
+        raise Invalid(f"limit must be at most {HISTORY_MAX_LIMIT}.", field="limit")
+    return limit
+
+
+def messages_after(
+    *, user: User, room_id: int, after_seq: int, limit: int | None = None
+) -> MessagePage:
+    """Messages with ``seq > after_seq`` in order: what a reconnecting client missed."""
+    after_seq = _positive(after_seq, "after_seq", minimum=0)
+    limit = settings.LIAISON_SYNC_PAGE_SIZE if limit is None else clean_limit(limit)
+    room_access = access.access_room(user, room_id)
+    rows = list(
+        messaging.with_payload_relations(
+            Message.objects.filter(room=room_access.room, seq__gt=after_seq).order_by("seq")
+        )[: limit + 1]
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return MessagePage(
+        messages=messaging.message_payloads(rows, for_auditor=room_access.is_auditor),
+        last_seq=_last_seq(room_access.room, rows),
+        has_more=has_more,
+    )
+
+
+def messages_before(
+    *, user: User, room_id: int, before_seq: int | None = None, limit: int | None = None
+) -> MessagePage:
+    """The newest ``limit`` messages below ``before_seq`` (or the newest of all), in order."""
+    if before_seq is not None:
+        before_seq = _positive(before_seq, "before_seq", minimum=1)
+    limit = clean_limit(limit)
+    room_access = access.access_room(user, room_id)
+    rows = Message.objects.filter(room=room_access.room)
+    if before_seq is not None:
+        rows = rows.filter(seq__lt=before_seq)
+    rows = list(messaging.with_payload_relations(rows.order_by("-seq"))[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit][::-1]
+    return MessagePage(
+        messages=messaging.message_payloads(rows, for_auditor=room_access.is_auditor),
+        last_seq=_last_seq(room_access.room, rows),
+        has_more=has_more,
+    )
+
+
+def _last_seq(room: Room, rows: list[Message]) -> int:
+    """The room's last seq, at least as new as the rows just read."""
+    current = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).first() or 0
+    return max([current, *(row.seq for row in rows)])
+
+
+def readable_rooms(user: User) -> Any:
+    """Rooms where ``user`` is a current member of a member-visible exercise."""
+    return Room.objects.filter(
+        exercise__memberships__user=user,
+        exercise__memberships__removed_at__isnull=True,
+        exercise__status__in=access.MEMBER_VISIBLE_STATUSES,
+    ).distinct()
+
+
+def unread_counts(*, user: User) -> dict[int, int]:
+    """Per room the user belongs to: messages by others, not deleted, after the read marker."""
+    room_ids = list(readable_rooms(user).values_list("pk", flat=True))
+    if not room_ids:
+        return {}
+    marker = ReadMarker.objects.filter(user=user, room_id=OuterRef("room_id")).values(
+        "last_read_seq"
+    )[:1]
+    counts = (
+        Message.objects.filter(room_id__in=room_ids, deleted_at__isnull=True)
+        .exclude(sender=user)
+        .annotate(read_up_to=Coalesce(Subquery(marker), Value(0), output_field=IntegerField()))
+        .filter(seq__gt=F("read_up_to"))
+        .values("room_id")
+        .annotate(unread=Count("pk"))
+    )
+    result = dict.fromkeys(room_ids, 0)
+    result.update({row["room_id"]: row["unread"] for row in counts})
+    return result
+
+
+def presence_stale_before() -> dt.datetime:
+    """Presence rows not refreshed since this moment belong to dead processes."""
+    return timezone.now() - dt.timedelta(seconds=3 * settings.LIAISON_WS_SESSION_CHECK_SECONDS + 5)
+
+
+def online_user_ids(room_id: int) -> list[int]:
+    """Members with an open socket in the room, on any server process (auditors not shown)."""
+    return sorted(
+        set(
+            Presence.objects.filter(room_id=room_id, last_seen_at__gte=presence_stale_before())
+            .exclude(user__role=Role.AUDITOR)
+            .values_list("user_id", flat=True)
+        )
+    )

@@ -1,0 +1,505 @@
+"""The auditors' workspace: read-only views of every exercise, each one itself audited.
+
+Auditors read everything and change nothing: every function here only reads, apart from the
+audit event it appends ("audit.viewed", "audit.searched", "audit.exported", "audit.verified").
+Anyone else is refused with ``AccessDenied`` (a 404), so the workspace does not reveal itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+
+from liaison import access, audit, audit_export, audit_verify
+from liaison.errors import AccessDenied, Invalid
+from liaison.models import AuditEvent, Exercise, Message, Role, Room, User
+
+TRAIL_PAGE_SIZE = 50
+TRANSCRIPT_PAGE_SIZE = 200
+SEARCH_MAX_ROOMS = 100
+SEARCH_MAX_MESSAGES = 20_000
+SEARCH_MAX_RESULTS = 100
+QUERY_MIN_CHARS = 2
+QUERY_MAX_CHARS = 200
+SNIPPET_CHARS = 80
+
+
+def is_auditor(user: Any) -> bool:
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and user.role == Role.AUDITOR
+    )
+
+
+def require_auditor(user: Any) -> None:
+    """Raise ``AccessDenied`` (404) unless ``user`` is an active auditor."""
+    if not is_auditor(user):
+        raise AccessDenied(target_type="audit", target_id="workspace")
+
+
+def _viewed(
+    auditor: User,
+    *,
+    page: str,
+    ip: str | None,
+    target: Any = None,
+    exercise: Any = None,
+    **details: Any,
+) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor=auditor,
+            action="audit.viewed",
+            target=target,
+            exercise=exercise,
+            ip=ip,
+            page=page,
+            **details,
+        )
+
+
+def record_page_view(*, auditor: User, page: str, ip: str | None = None) -> None:
+    """Audit a workspace page that shows no records yet (a form before it is submitted)."""
+    require_auditor(auditor)
+    _viewed(auditor, page=page, ip=ip)
+
+
+def open_search(*, auditor: User, exercise_id: object, ip: str | None = None) -> Exercise:
+    """The exercise whose search form is shown (audited as a view)."""
+    require_auditor(auditor)
+    exercise, _ = access.access_exercise(auditor, exercise_id)
+    _viewed(auditor, page="search", ip=ip, target=exercise, exercise=exercise)
+    return exercise
+
+
+# --- exercises ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExerciseRow:
+    exercise: Exercise
+    rooms: int
+    messages: int
+    events: int
+
+
+def list_exercises(*, auditor: User, ip: str | None = None) -> list[ExerciseRow]:
+    """Every exercise in every state (draft to shredded), with its size."""
+    require_auditor(auditor)
+    exercises = list(
+        Exercise.objects.annotate(
+            room_count=Count("rooms", distinct=True), message_count=Count("rooms__messages")
+        ).order_by("-starts_at", "code")
+    )
+    events = dict(
+        AuditEvent.objects.filter(exercise_id__isnull=False)
+        .values_list("exercise_id")
+        .annotate(n=Count("pk"))
+        .values_list("exercise_id", "n")
+    )
+    rows = [ExerciseRow(e, e.room_count, e.message_count, events.get(e.pk, 0)) for e in exercises]
+    _viewed(auditor, page="exercises", ip=ip)
+    return rows
+
+
+@dataclass(frozen=True)
+class ExerciseOverview:
+    exercise: Exercise
+    rooms: list[Room]
+    members: list[Any]
+    events: int
+
+
+def exercise_overview(
+    *, auditor: User, exercise_id: object, ip: str | None = None
+) -> ExerciseOverview:
+    require_auditor(auditor)
+    exercise, _ = access.access_exercise(auditor, exercise_id)
+    rooms = list(
+        Room.objects.filter(exercise=exercise)
+        .annotate(message_count=Count("messages"))
+        .order_by("name")
+    )
+    members = list(
+        exercise.memberships.select_related("user", "user__agency").order_by("created_at")
+    )
+    events = AuditEvent.objects.filter(exercise=exercise).count()
+    _viewed(auditor, page="exercise", ip=ip, target=exercise, exercise=exercise)
+    return ExerciseOverview(exercise, rooms, members, events)
+
+
+# --- the audit trail -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrailFilters:
+    exercise: Exercise | None = None
+    actor: str = ""
+    action: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            "exercise": self.exercise.code if self.exercise else "",
+            "actor": self.actor,
+            "action": self.action,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+        }
+
+
+def _parse_date(value: str, name: str) -> dt.date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(
+            f"{name} must be a date like 2026-07-01, not {value[:40]!r}.", field=name
+        ) from None
+
+
+def parse_trail_filters(params: Mapping[str, str]) -> TrailFilters:
+    """Filters from query parameters; a bad value is an ``Invalid`` naming it."""
+    exercise = None
+    code = (params.get("exercise") or "").strip()
+    if code:
+        exercise = Exercise.objects.filter(code__iexact=code).first()
+        if exercise is None and code.isdigit():
+            exercise = Exercise.objects.filter(pk=int(code)).first()
+        if exercise is None:
+            raise Invalid(f"There is no exercise {code[:40]!r}.", field="exercise")
+    date_from = _parse_date(params.get("from", ""), "from")
+    date_to = _parse_date(params.get("to", ""), "to")
+    if date_from and date_to and date_to < date_from:
+        raise Invalid("The end date is before the start date.", field="to")
+    return TrailFilters(
+        exercise=exercise,
+        actor=(params.get("actor") or "").strip()[:254],
+        action=(params.get("action") or "").strip()[:64],
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+def _parse_seq(value: object, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise Invalid(f"{name} must be a whole number.", field=name) from None
+    if number < 0:
+        raise Invalid(f"{name} must not be negative.", field=name)
+    return number
+
+
+@dataclass(frozen=True)
+class TrailPage:
+    events: list[AuditEvent]
+    older_than: int | None  # pass as ``before`` for the next (older) page
+    newer_than: int | None  # pass as ``after`` for the previous (newer) page
+    actions: list[str]
+
+
+def audit_trail(
+    *,
+    auditor: User,
+    filters: TrailFilters,
+    before: object = None,
+    after: object = None,
+    ip: str | None = None,
+    page_size: int = TRAIL_PAGE_SIZE,
+) -> TrailPage:
+    """A page of the audit trail, newest first, paged by ``seq`` (keyset, so deep pages stay
+    as fast as the first)."""
+    require_auditor(auditor)
+    before_seq, after_seq = _parse_seq(before, "before"), _parse_seq(after, "after")
+    query = AuditEvent.objects.all()
+    if filters.exercise is not None:
+        query = query.filter(exercise=filters.exercise)
+    if filters.actor:
+        if filters.actor.isdigit():
+            query = query.filter(actor_id=int(filters.actor))
+        else:
+            query = query.filter(actor_label__icontains=filters.actor)
+    if filters.action:
+        query = query.filter(action__startswith=filters.action)
+    if filters.date_from:
+        query = query.filter(created_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        query = query.filter(created_at__lt=_day_start(filters.date_to + dt.timedelta(days=1)))
+    if after_seq is not None:
+        rows = list(query.filter(seq__gt=after_seq).order_by("seq")[: page_size + 1])
+        has_more_newer = len(rows) > page_size
+        rows = list(reversed(rows[:page_size]))
+        has_more_older = query.filter(seq__lte=after_seq).exists()
+    else:
+        if before_seq is not None:
+            query = query.filter(seq__lt=before_seq)
+        rows = list(query.order_by("-seq")[: page_size + 1])
+        has_more_older = len(rows) > page_size
+        rows = rows[:page_size]
+        has_more_newer = before_seq is not None and bool(rows)
+    actions = list(
+        AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
+    )
+    _viewed(
+        auditor,
+        page="trail",
+        ip=ip,
+        exercise=filters.exercise,
+        filters=filters.as_details(),
+        before=before_seq,
+        after=after_seq,
+    )
+    return TrailPage(
+        events=rows,
+        older_than=rows[-1].seq if rows and has_more_older else None,
+        newer_than=rows[0].seq if rows and has_more_newer else None,
+        actions=actions,
+    )
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+# --- transcripts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptPage:
+    room: Room
+    entries: list[dict[str, Any]]
+    after: int
+    next_after: int | None
+    previous_after: int | None
+
+
+def room_transcript(
+    *,
+    auditor: User,
+    room_id: object,
+    after: object = None,
+    ip: str | None = None,
+    page_size: int = TRANSCRIPT_PAGE_SIZE,
+) -> TranscriptPage:
+    """A page of a room's decrypted transcript with every edit, deletion and shredding shown."""
+    require_auditor(auditor)
+    room = access.access_room(auditor, room_id).room
+    after_seq = _parse_seq(after, "after") or 0
+    entries = list(audit_export.iter_transcript(room, after_seq=after_seq, limit=page_size))
+    more = bool(entries) and Message.objects.filter(room=room, seq__gt=entries[-1]["seq"]).exists()
+    _viewed(
+        auditor,
+        page="transcript",
+        ip=ip,
+        target=room,
+        exercise=room.exercise,
+        after=after_seq,
+        messages=len(entries),
+    )
+    return TranscriptPage(
+        room=room,
+        entries=entries,
+        after=after_seq,
+        next_after=entries[-1]["seq"] if more else None,
+        previous_after=max(after_seq - page_size, 0) if after_seq > 0 else None,
+    )
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchResult:
+    exercise: Exercise
+    query: str
+    hits: list[dict[str, Any]] = field(default_factory=list)
+    rooms_scanned: int = 0
+    messages_scanned: int = 0
+    stopped: str = ""  # why the scan stopped early, if it did
+
+
+def _snippet(text: str, position: int, length: int) -> dict[str, str]:
+    start = max(position - SNIPPET_CHARS, 0)
+    end = min(position + length + SNIPPET_CHARS, len(text))
+    return {
+        "before": ("…" if start > 0 else "") + text[start:position],
+        "match": text[position : position + length],
+        "after": text[position + length : end] + ("…" if end < len(text) else ""),
+    }
+
+
+def _match(entry: dict[str, Any], needle: str) -> tuple[str, dict[str, str]] | None:
+    versions = [("original", entry["body"])]
+    versions += [(f"revision {r['number']}", r["body"]) for r in entry["revisions"]]
+    for label, text in versions:
+        if not text:
+            continue
+        position = text.casefold().find(needle)
+        if position >= 0 and len(text.casefold()) == len(text):
+            return label, _snippet(text, position, len(needle))
+        if position >= 0:  # case folding changed the length: show the start of the text
+            return label, _snippet(text, 0, 0)
+    return None
+
+
+def search_messages(
+    *,
+    auditor: User,
+    exercise_id: object,
+    query: str,
+    ip: str | None = None,
+    max_rooms: int = SEARCH_MAX_ROOMS,
+    max_messages: int = SEARCH_MAX_MESSAGES,
+    max_results: int = SEARCH_MAX_RESULTS,
+) -> SearchResult:
+    """Find text in an exercise's messages, every version of them, decrypting as it streams.
+
+    Bounded (rooms and messages scanned, results kept): text is encrypted at rest, so there is
+    no index to ask, and one search must not hold a worker for long. The audit event keeps the
+    query's SHA-256 and length, not the text, which may itself be sensitive.
+    """
+    require_auditor(auditor)
+    exercise, _ = access.access_exercise(auditor, exercise_id)
+    text = (query or "").strip()
+    if len(text) < QUERY_MIN_CHARS:
+        raise Invalid(f"Search for at least {QUERY_MIN_CHARS} characters.", field="q")
+    if len(text) > QUERY_MAX_CHARS:
+        raise Invalid(f"Search for at most {QUERY_MAX_CHARS} characters.", field="q")
+    needle = text.casefold()
+    result = SearchResult(exercise=exercise, query=text)
+    rooms = list(Room.objects.filter(exercise=exercise).order_by("pk")[: max_rooms + 1])
+    if len(rooms) > max_rooms:
+        rooms = rooms[:max_rooms]
+        result.stopped = f"only the first {max_rooms} rooms were searched"
+    for room in rooms:
+        if result.stopped and result.stopped.startswith(("scanned", "found")):
+            break
+        result.rooms_scanned += 1
+        for entry in audit_export.iter_transcript(room):
+            if result.messages_scanned >= max_messages:
+                result.stopped = f"scanned the limit of {max_messages} messages"
+                break
+            result.messages_scanned += 1
+            found = _match(entry, needle)
+            if found is None:
+                continue
+            label, snippet = found
+            result.hits.append({"room": room, "entry": entry, "version": label, "snippet": snippet})
+            if len(result.hits) >= max_results:
+                result.stopped = f"found the limit of {max_results} results"
+                break
+    with transaction.atomic():
+        audit.record(
+            actor=auditor,
+            action="audit.searched",
+            target=exercise,
+            exercise=exercise,
+            ip=ip,
+            query_sha256=hashlib.sha256(needle.encode()).hexdigest(),
+            query_length=len(text),
+            hits=len(result.hits),
+            messages_scanned=result.messages_scanned,
+            rooms_scanned=result.rooms_scanned,
+            stopped=result.stopped,
+        )
+    return result
+
+
+# --- integrity and exports ---------------------------------------------------------------------
+
+
+def verify_integrity(
+    *, auditor: User, exercise_id: object = None, ip: str | None = None
+) -> audit_verify.VerifyReport:
+    """Walk the chains and compare them with the signed checkpoints (the "verify" button)."""
+    require_auditor(auditor)
+    exercise = None
+    if exercise_id not in (None, ""):
+        exercise, _ = access.access_exercise(auditor, exercise_id)
+    report = audit_verify.verify(exercise=exercise)
+    first = report.first_break
+    with transaction.atomic():
+        audit.record(
+            actor=auditor,
+            action="audit.verified",
+            target=exercise,
+            exercise=exercise,
+            ip=ip,
+            ok=report.ok,
+            head_seq=report.head_seq,
+            broken_seq=first.seq if first else None,
+            reason=first.reason if first else "",
+            checkpoints=report.checkpoints_checked,
+        )
+    return report
+
+
+def _exported(
+    *,
+    actor: User | None,
+    exercise: Exercise,
+    result: audit_export.ExportResult,
+    ip: str | None,
+    via: str,
+    actor_label: str = "",
+) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            actor_label=actor_label,
+            action="audit.exported",
+            target=exercise,
+            exercise=exercise,
+            ip=ip,
+            via=via,
+            manifest_sha256=result.manifest_sha256,
+            events=result.events,
+            rooms=result.rooms,
+            messages=result.messages,
+        )
+
+
+def export_exercise_zip(
+    *, auditor: User, exercise_id: object, ip: str | None = None
+) -> tuple[str, bytes]:
+    """A signed export of the exercise as a zip (file name, bytes); the audit event keeps the
+    manifest's SHA-256, so the log itself vouches for what was handed out."""
+    require_auditor(auditor)
+    exercise, _ = access.access_exercise(auditor, exercise_id)
+    name, data, result = audit_export.export_zip(exercise)
+    _exported(actor=auditor, exercise=exercise, result=result, ip=ip, via="web")
+    return name, data
+
+
+def export_exercise_to_directory(
+    *, exercise_code: str, out: str | Path, actor_label: str = "manage.py audit export"
+) -> audit_export.ExportResult:
+    """The operator's export (``manage.py audit export``) into a directory, audited too."""
+    exercise = Exercise.objects.filter(code=exercise_code).first()
+    if exercise is None:
+        raise Invalid(f"There is no exercise {exercise_code!r}.", field="exercise")
+    sink = audit_export.DirectorySink(out)
+    try:
+        sink.prepare()
+    except FileExistsError as exc:
+        raise Invalid(f"{exc} Choose an empty directory.", field="out") from None
+    result = audit_export.write_export(exercise=exercise, sink=sink)
+    _exported(
+        actor=None, actor_label=actor_label, exercise=exercise, result=result, ip=None, via="cli"
+    )
+    return result

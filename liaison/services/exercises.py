@@ -1,0 +1,520 @@
+"""Exercises and their rooms: creation, edits and the status machine.
+
+An exercise moves ``draft → active → closed → archived`` and never back. Only admins provision
+it. Once closed it is read-only: no edits, rooms, invitations or membership changes. Closing
+and archiving tell every open socket of its rooms to close.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from liaison import audit, events
+from liaison.access import MEMBER_VISIBLE_STATUSES, access_exercise
+from liaison.errors import AccessDenied, Conflict, Invalid, PermissionDenied
+from liaison.models import (
+    Agency,
+    Exercise,
+    ExerciseStatus,
+    GroupRole,
+    Membership,
+    Role,
+    Room,
+    User,
+)
+
+DEFAULT_ROOM_NAME = "general"
+CODE_RE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
+HS_PREFIX_RE = re.compile(r"^[0-9]{2,10}$")
+ROOM_NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_LANES = 20
+MAX_HS_CODES = 200
+RETENTION_DAYS_RANGE = (1, 3650)
+
+# The only moves of the status machine: action -> (from, to).
+TRANSITIONS: dict[str, tuple[str, str]] = {
+    "activate": (ExerciseStatus.DRAFT, ExerciseStatus.ACTIVE),
+    "close": (ExerciseStatus.ACTIVE, ExerciseStatus.CLOSED),
+    "archive": (ExerciseStatus.CLOSED, ExerciseStatus.ARCHIVED),
+}
+PAST_TENSE = {"activate": "activated", "close": "closed", "archive": "archived"}
+REFUSED_TRANSITION = {
+    "activate": "only a draft exercise can be activated.",
+    "close": "only an active exercise can be closed.",
+    "archive": "only a closed exercise can be archived.",
+}
+
+
+# --- who may provision -------------------------------------------------------------------------
+
+
+def require_admin(actor: User) -> None:
+    """Provisioning is the admins' job; everyone else is refused."""
+    if not (actor is not None and actor.is_authenticated and actor.is_active and actor.is_admin):
+        raise PermissionDenied("Only administrators can provision exercises.")
+
+
+def is_coordinator(user: User, exercise: Exercise) -> bool:
+    """A current coordinator of this exercise (removed coordinators are nobody)."""
+    if not (user is not None and user.is_authenticated and user.is_active and user.is_officer):
+        return False
+    return Membership.objects.filter(
+        exercise=exercise, user=user, role=GroupRole.COORDINATOR, removed_at__isnull=True
+    ).exists()
+
+
+def can_manage_invitations(user: User, exercise: Exercise) -> bool:
+    """Admins, and the exercise's own coordinators, may invite and see its invitations."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_admin or is_coordinator(user, exercise)
+
+
+def require_writable(exercise: Exercise) -> None:
+    """A closed (or archived) exercise is read-only."""
+    if not exercise.is_writable:
+        raise Conflict(
+            f"Exercise {exercise.code} is {exercise.status}: it is read-only and cannot be changed."
+        )
+
+
+def lock_exercise(exercise: Exercise) -> Exercise:
+    """The exercise row, re-read under SELECT ... FOR UPDATE (call inside a transaction), so
+    provisioning actions on one exercise happen one after another against its current state."""
+    return Exercise.objects.select_for_update().get(pk=exercise.pk)
+
+
+# --- input checks --------------------------------------------------------------------------------
+
+
+def clean_code(code: str) -> str:
+    value = (code or "").strip().upper()
+    if not 3 <= len(value) <= 40 or not CODE_RE.match(value):
+        raise Invalid(
+            "The exercise code must be 3 to 40 letters, digits and single hyphens, "
+            "like CFE-2026-07.",
+            field="code",
+        )
+    return value
+
+
+def clean_title(title: str) -> str:
+    value = (title or "").strip()
+    if not value:
+        raise Invalid("The exercise needs a title.", field="title")
+    if len(value) > 200:
+        raise Invalid("The title is longer than 200 characters.", field="title")
+    return value
+
+
+def clean_commodity_focus(value: str) -> str:
+    value = (value or "").strip()
+    if len(value) > 200:
+        raise Invalid("The commodity focus is longer than 200 characters.", field="commodity_focus")
+    return value
+
+
+def clean_hs_codes(values: Iterable[str]) -> list[str]:
+    """HS code prefixes as digit strings (dots and spaces removed), unique, in input order."""
+    cleaned: list[str] = []
+    for raw in values or []:
+        value = re.sub(r"[\s.]", "", str(raw))
+        if not value:
+            continue
+        if not HS_PREFIX_RE.match(value):
+            raise Invalid(
+                f"{str(raw)[:20]!r} is not an HS code prefix: use 2 to 10 digits, like 3915 or "
+                "4707.10.",
+                field="hs_codes",
+            )
+        if value not in cleaned:
+            cleaned.append(value)
+    if len(cleaned) > MAX_HS_CODES:
+        raise Invalid(f"At most {MAX_HS_CODES} HS code prefixes.", field="hs_codes")
+    return cleaned
+
+
+def clean_lanes(values: Iterable[str]) -> list[str]:
+    cleaned: list[str] = []
+    for raw in values or []:
+        value = " ".join(str(raw).split())
+        if not value:
+            continue
+        if len(value) > 120:
+            raise Invalid("A lane name is longer than 120 characters.", field="lanes")
+        if value not in cleaned:
+            cleaned.append(value)
+    if len(cleaned) > MAX_LANES:
+        raise Invalid(f"At most {MAX_LANES} lanes.", field="lanes")
+    return cleaned
+
+
+def clean_agencies(agencies: Iterable[Agency]) -> list[Agency]:
+    cleaned = list({agency.pk: agency for agency in agencies or []}.values())
+    if not cleaned:
+        raise Invalid("Choose at least one participating agency.", field="agencies")
+    return cleaned
+
+
+def clean_period(starts_at: dt.datetime, ends_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    if not isinstance(starts_at, dt.datetime) or timezone.is_naive(starts_at):
+        raise Invalid("The start needs a date, a time and a time zone.", field="starts_at")
+    if not isinstance(ends_at, dt.datetime) or timezone.is_naive(ends_at):
+        raise Invalid("The end needs a date, a time and a time zone.", field="ends_at")
+    if ends_at <= starts_at:
+        raise Invalid("The exercise must end after it starts.", field="ends_at")
+    return starts_at, ends_at
+
+
+def clean_retention_days(value: int) -> int:
+    low, high = RETENTION_DAYS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Invalid(
+            f"Retention must be a whole number of days from {low} to {high}.",
+            field="retention_days",
+        )
+    return value
+
+
+def clean_room_name(name: str) -> str:
+    value = (name or "").strip().lower()
+    if not 1 <= len(value) <= 64 or not ROOM_NAME_RE.match(value):
+        suggestion = slugify(name or "")[:64]
+        hint = f" (for example {suggestion!r})" if suggestion and suggestion != value else ""
+        raise Invalid(
+            "A room name uses lower-case letters, digits and single hyphens, at most 64 "
+            f"characters{hint}.",
+            field="name",
+        )
+    return value
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+
+def create_exercise(
+    *,
+    actor: User,
+    code: str,
+    title: str,
+    agencies: Sequence[Agency],
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    commodity_focus: str = "",
+    hs_codes: Sequence[str] = (),
+    lanes: Sequence[str] = (),
+    retention_days: int = 365,
+    ip: str | None = None,
+) -> Exercise:
+    """A new exercise in ``draft``, with its default ``general`` room."""
+    require_admin(actor)
+    code = clean_code(code)
+    title = clean_title(title)
+    commodity_focus = clean_commodity_focus(commodity_focus)
+    hs_list = clean_hs_codes(hs_codes)
+    lane_list = clean_lanes(lanes)
+    agency_list = clean_agencies(agencies)
+    starts_at, ends_at = clean_period(starts_at, ends_at)
+    retention_days = clean_retention_days(retention_days)
+    if Exercise.objects.filter(code=code).exists():
+        raise Conflict(f"An exercise with the code {code} already exists.", field="code")
+    try:
+        with transaction.atomic():
+            exercise = Exercise.objects.create(
+                code=code,
+                title=title,
+                commodity_focus=commodity_focus,
+                hs_codes=hs_list,
+                lanes=lane_list,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                retention_days=retention_days,
+                status=ExerciseStatus.DRAFT,
+                created_by=actor,
+            )
+            exercise.agencies.set(agency_list)
+            general = Room.objects.create(
+                exercise=exercise, name=DEFAULT_ROOM_NAME, title="General", created_by=actor
+            )
+            audit.record(
+                actor=actor,
+                action="exercise.created",
+                target=exercise,
+                exercise=exercise,
+                ip=ip,
+                code=code,
+                title=title,
+                agencies=sorted(agency.code for agency in agency_list),
+                starts_at=starts_at.isoformat(),
+                ends_at=ends_at.isoformat(),
+                retention_days=retention_days,
+                general_room_id=general.pk,
+            )
+    except IntegrityError:  # a concurrent create took the code between the check and the insert
+        raise Conflict(f"An exercise with the code {code} already exists.", field="code") from None
+    return exercise
+
+
+_UNCHANGED: Any = object()
+
+
+def update_exercise(
+    *,
+    actor: User,
+    exercise: Exercise,
+    code: str = _UNCHANGED,
+    title: str = _UNCHANGED,
+    commodity_focus: str = _UNCHANGED,
+    hs_codes: Sequence[str] = _UNCHANGED,
+    lanes: Sequence[str] = _UNCHANGED,
+    agencies: Sequence[Agency] = _UNCHANGED,
+    starts_at: dt.datetime = _UNCHANGED,
+    ends_at: dt.datetime = _UNCHANGED,
+    retention_days: int = _UNCHANGED,
+    ip: str | None = None,
+) -> Exercise:
+    """Change an exercise's description while it is a draft or active; omitted fields stay.
+
+    The code can change only while the exercise is a draft (scripts and people know it by its
+    code once it runs). An agency with current members cannot be dropped.
+    """
+    require_admin(actor)
+    with transaction.atomic():
+        exercise = lock_exercise(exercise)
+        require_writable(exercise)
+        changes: dict[str, Any] = {}
+        if code is not _UNCHANGED:
+            new_code = clean_code(code)
+            if new_code != exercise.code:
+                if exercise.status != ExerciseStatus.DRAFT:
+                    raise Invalid(
+                        "The code can only be changed while the exercise is a draft.",
+                        field="code",
+                    )
+                if Exercise.objects.filter(code=new_code).exclude(pk=exercise.pk).exists():
+                    raise Conflict(
+                        f"An exercise with the code {new_code} already exists.", field="code"
+                    )
+                changes["code"] = new_code
+        if title is not _UNCHANGED:
+            changes["title"] = clean_title(title)
+        if commodity_focus is not _UNCHANGED:
+            changes["commodity_focus"] = clean_commodity_focus(commodity_focus)
+        if hs_codes is not _UNCHANGED:
+            changes["hs_codes"] = clean_hs_codes(hs_codes)
+        if lanes is not _UNCHANGED:
+            changes["lanes"] = clean_lanes(lanes)
+        if retention_days is not _UNCHANGED:
+            changes["retention_days"] = clean_retention_days(retention_days)
+        new_start = exercise.starts_at if starts_at is _UNCHANGED else starts_at
+        new_end = exercise.ends_at if ends_at is _UNCHANGED else ends_at
+        new_start, new_end = clean_period(new_start, new_end)
+        if new_start != exercise.starts_at:
+            changes["starts_at"] = new_start
+        if new_end != exercise.ends_at:
+            changes["ends_at"] = new_end
+        changes = {k: v for k, v in changes.items() if getattr(exercise, k) != v}
+
+        agency_change: dict[str, list[str]] = {}
+        if agencies is not _UNCHANGED:
+            wanted = {agency.code: agency for agency in clean_agencies(agencies)}
+            current = {agency.code: agency for agency in exercise.agencies.all()}
+            dropped = sorted(set(current) - set(wanted))
+            busy = sorted(
+                Membership.objects.filter(
+                    exercise=exercise, removed_at__isnull=True, user__agency__code__in=dropped
+                )
+                .values_list("user__agency__code", flat=True)
+                .distinct()
+            )
+            if busy:
+                raise Invalid(
+                    f"{', '.join(busy)} still has members in this exercise: remove them before "
+                    "dropping the agency.",
+                    field="agencies",
+                )
+            if set(wanted) != set(current):
+                agency_change = {"added": sorted(set(wanted) - set(current)), "removed": dropped}
+                exercise.agencies.set(list(wanted.values()))
+
+        if not changes and not agency_change:
+            raise Invalid("Nothing to change: every value is the same as before.")
+        for name, value in changes.items():
+            setattr(exercise, name, value)
+        exercise.save()
+        audit.record(
+            actor=actor,
+            action="exercise.updated",
+            target=exercise,
+            exercise=exercise,
+            ip=ip,
+            changed={
+                name: value.isoformat() if isinstance(value, dt.datetime) else value
+                for name, value in changes.items()
+            },
+            agencies=agency_change or None,
+        )
+    return exercise
+
+
+def add_room(
+    *,
+    actor: User,
+    exercise: Exercise,
+    name: str,
+    title: str = "",
+    topic: str = "",
+    ip: str | None = None,
+) -> Room:
+    """A new room (per lane or topic) in a draft or active exercise."""
+    require_admin(actor)
+    name = clean_room_name(name)
+    title = (title or "").strip()
+    topic = (topic or "").strip()
+    if len(title) > 200:
+        raise Invalid("The room title is longer than 200 characters.", field="title")
+    if len(topic) > 500:
+        raise Invalid("The room topic is longer than 500 characters.", field="topic")
+    with transaction.atomic():
+        exercise = lock_exercise(exercise)
+        require_writable(exercise)
+        if Room.objects.filter(exercise=exercise, name=name).exists():
+            raise Conflict(
+                f"Exercise {exercise.code} already has a room named {name}.", field="name"
+            )
+        room = Room.objects.create(
+            exercise=exercise,
+            name=name,
+            title=title or name.replace("-", " ").capitalize(),
+            topic=topic,
+            created_by=actor,
+        )
+        audit.record(
+            actor=actor,
+            action="room.created",
+            target=room,
+            exercise=exercise,
+            ip=ip,
+            name=name,
+        )
+    return room
+
+
+def _transition(*, actor: User, exercise: Exercise, action: str, ip: str | None) -> Exercise:
+    require_admin(actor)
+    source, target = TRANSITIONS[action]
+    with transaction.atomic():
+        exercise = lock_exercise(exercise)
+        if exercise.status != source:
+            raise Conflict(
+                f"Exercise {exercise.code} is {exercise.status}; {REFUSED_TRANSITION[action]}"
+            )
+        now = timezone.now()
+        if action == "activate" and exercise.ends_at <= now:
+            raise Invalid(
+                f"Exercise {exercise.code} ended on {exercise.ends_at:%Y-%m-%d %H:%M} UTC: move "
+                "its end date before activating it.",
+                field="ends_at",
+            )
+        exercise.status = target
+        if action == "close":
+            exercise.closed_at = now
+        elif action == "archive":
+            exercise.archived_at = now
+        exercise.save(update_fields=["status", "closed_at", "archived_at", "updated_at"])
+        audit.record(
+            actor=actor,
+            action=f"exercise.{PAST_TENSE[action]}",
+            target=exercise,
+            exercise=exercise,
+            ip=ip,
+            status_from=str(source),
+            status_to=str(target),
+        )
+        if action in {"close", "archive"}:
+            for room_id in Room.objects.filter(exercise=exercise).values_list("pk", flat=True):
+                events.publish_on_commit(
+                    events.room_group(room_id),
+                    events.room_closed(room_id=room_id, status=str(target)),
+                )
+    return exercise
+
+
+def activate_exercise(*, actor: User, exercise: Exercise, ip: str | None = None) -> Exercise:
+    """draft → active: its rooms open for posting."""
+    return _transition(actor=actor, exercise=exercise, action="activate", ip=ip)
+
+
+def close_exercise(*, actor: User, exercise: Exercise, ip: str | None = None) -> Exercise:
+    """active → closed: read-only from now on; open sockets of its rooms are closed (4409)."""
+    return _transition(actor=actor, exercise=exercise, action="close", ip=ip)
+
+
+def archive_exercise(*, actor: User, exercise: Exercise, ip: str | None = None) -> Exercise:
+    """closed → archived: members lose sight of it; only auditors (and admins) still see it."""
+    return _transition(actor=actor, exercise=exercise, action="archive", ip=ip)
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+def exercises_for(user: User) -> QuerySet[Exercise]:
+    """The exercises a user may see: members their current, non-archived ones; admins and
+    auditors every exercise."""
+    rooms = Prefetch("rooms", queryset=Room.objects.order_by("name"))
+    base = Exercise.objects.prefetch_related("agencies", rooms).order_by("-starts_at", "code")
+    if not (user is not None and user.is_authenticated and user.is_active):
+        return base.none()
+    if user.role in {Role.ADMIN, Role.AUDITOR}:
+        return base
+    return base.filter(
+        memberships__user=user,
+        memberships__removed_at__isnull=True,
+        status__in=MEMBER_VISIBLE_STATUSES,
+    ).distinct()
+
+
+def access_managed_exercise(user: User, exercise_id: object) -> Exercise:
+    """An exercise the user may provision (admins) or invite to (its current coordinators).
+
+    Anyone else, and any id that does not exist, gets the same ``AccessDenied`` (a 404).
+    """
+    exercise, membership = access_exercise(user, exercise_id)
+    if user.is_admin:
+        return exercise
+    if user.is_officer and membership is not None and membership.role == GroupRole.COORDINATOR:
+        return exercise
+    raise AccessDenied(target_type="exercise", target_id=str(exercise.pk))
+
+
+def managed_exercises(user: User) -> QuerySet[Exercise]:
+    """The exercises a user may provision (admins) or invite to (coordinators)."""
+    base = Exercise.objects.prefetch_related("agencies").order_by("-starts_at", "code")
+    if not (user is not None and user.is_authenticated and user.is_active):
+        return base.none()
+    if user.is_admin:
+        return base
+    if not user.is_officer:
+        return base.none()
+    return base.filter(
+        memberships__user=user,
+        memberships__role=GroupRole.COORDINATOR,
+        memberships__removed_at__isnull=True,
+        status__in=MEMBER_VISIBLE_STATUSES,
+    ).distinct()
+
+
+def current_memberships(exercise: Exercise) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(exercise=exercise, removed_at__isnull=True)
+        .select_related("user", "user__agency")
+        .order_by("user__agency__name", "user__display_name")
+    )

@@ -1,0 +1,470 @@
+"""Invitations: the only way a new officer gets into an exercise.
+
+An invitation is bound to one e-mail address and one participating agency, carries a group role,
+expires, and works once. Only the SHA-256 of its token is stored: the raw token is handed out
+once, at creation. Acceptance locks the invitation row, so two simultaneous acceptances give
+exactly one membership. Every refused acceptance is audited in its own transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from liaison import audit
+from liaison.errors import Conflict, Invalid, LiaisonError, PermissionDenied
+from liaison.models import (
+    Agency,
+    Exercise,
+    GroupRole,
+    Invitation,
+    Membership,
+    Role,
+    User,
+)
+from liaison.services.exercises import (
+    can_manage_invitations,
+    lock_exercise,
+    require_writable,
+)
+
+logger = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32
+MAX_TTL_HOURS = 30 * 24
+INVITATION_STATES = ("pending", "accepted", "expired", "revoked")
+# Said for every unusable link alike (unknown, used, revoked, expired, closed exercise): the
+# holder learns nothing about the exercise or why.
+INVALID_LINK_DETAIL = (
+    "This invitation link is not valid. It may be mistyped, already used, withdrawn or out of "
+    "date. Ask the person who invited you for a new invitation."
+)
+
+
+class InvitationRefused(LiaisonError):
+    """This invitation link is not valid."""
+
+    code = "invitation_invalid"
+    http_status = 404
+
+    # Reasons that must look exactly alike to the person holding the link.
+    OPAQUE_REASONS = frozenset({"unknown", "accepted", "revoked", "expired", "exercise_closed"})
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        invitation: Invitation | None = None,
+        detail: str = "",
+    ) -> None:
+        super().__init__(detail or INVALID_LINK_DETAIL)
+        self.reason = reason
+        self.invitation = invitation
+
+    @property
+    def is_opaque(self) -> bool:
+        return self.reason in self.OPAQUE_REASONS
+
+
+class SignInRequired(LiaisonError):
+    """An account with this e-mail address exists: sign in first, then open the link again."""
+
+    code = "sign_in_required"
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    """A new invitation and its raw token: the only moment the token exists outside the link."""
+
+    invitation: Invitation
+    token: str
+    url: str
+    emailed: bool = False
+    email_error: str = ""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def invitation_url(token: str, *, base_url: str | None = None) -> str:
+    base = (base_url or settings.LIAISON_BASE_URL).rstrip("/")
+    return f"{base}/invite/{token}/"
+
+
+def _clean_email(email: str) -> str:
+    value = (email or "").strip().lower()
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise Invalid(f"{value[:254]!r} is not a valid e-mail address.", field="email") from None
+    return value
+
+
+def _clean_role(role: str) -> str:
+    if role not in GroupRole.values:
+        raise Invalid(
+            f"Unknown role {str(role)[:32]!r}: use one of {', '.join(GroupRole.values)}.",
+            field="role",
+        )
+    return role
+
+
+def _clean_ttl_hours(ttl_hours: int | None) -> int:
+    hours = settings.LIAISON_INVITATION_TTL_HOURS if ttl_hours is None else ttl_hours
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_TTL_HOURS:
+        raise Invalid(f"An invitation lasts from 1 to {MAX_TTL_HOURS} hours.", field="ttl_hours")
+    return hours
+
+
+# --- creating and revoking --------------------------------------------------------------------
+
+
+def create_invitation(
+    *,
+    actor: User,
+    exercise: Exercise,
+    email: str,
+    agency: Agency,
+    role: str = GroupRole.MEMBER,
+    ttl_hours: int | None = None,
+    send_email: bool = False,
+    base_url: str | None = None,
+    ip: str | None = None,
+) -> IssuedInvitation:
+    """Invite one officer of a participating agency; returns the raw token (shown once).
+
+    Admins may invite to any exercise, coordinators to their own and never as coordinator.
+    The e-mail, when asked for, leaves after the commit; if it fails the invitation stands and
+    the caller is told so (the link can still be passed on by hand).
+    """
+    if not can_manage_invitations(actor, exercise):
+        raise PermissionDenied(
+            "Only administrators and this exercise's coordinators can invite officers."
+        )
+    role = _clean_role(role)
+    if role == GroupRole.COORDINATOR and not actor.is_admin:
+        raise PermissionDenied("Only administrators can invite coordinators.")
+    email = _clean_email(email)
+    hours = _clean_ttl_hours(ttl_hours)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    with transaction.atomic():
+        exercise = lock_exercise(exercise)
+        require_writable(exercise)
+        if not exercise.agencies.filter(pk=agency.pk).exists():
+            raise Invalid(
+                f"{agency.name} does not take part in exercise {exercise.code}.", field="agency"
+            )
+        existing = User.objects.filter(email=email).select_related("agency").first()
+        if existing is not None:
+            if existing.role != Role.OFFICER:
+                raise Invalid(
+                    f"{email} is an {existing.get_role_display().lower()} account: only officers "
+                    "join exercises.",
+                    field="email",
+                )
+            if existing.agency_id != agency.pk:
+                held_by = existing.agency.name if existing.agency else "no agency"
+                raise Invalid(f"{email} belongs to {held_by}, not {agency.name}.", field="agency")
+            if Membership.objects.filter(
+                exercise=exercise, user=existing, removed_at__isnull=True
+            ).exists():
+                raise Conflict(f"{email} is already a member of {exercise.code}.", field="email")
+        now = timezone.now()
+        pending = Invitation.objects.filter(
+            exercise=exercise,
+            email=email,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        ).first()
+        if pending is not None:
+            raise Conflict(
+                f"{email} already has a pending invitation to {exercise.code}: revoke it to send "
+                "a new one.",
+                field="email",
+            )
+        invitation = Invitation.objects.create(
+            exercise=exercise,
+            email=email,
+            agency=agency,
+            role=role,
+            token_hash=hash_token(token),
+            created_by=actor,
+            created_at=now,
+            expires_at=now + dt.timedelta(hours=hours),
+        )
+        audit.record(
+            actor=actor,
+            action="invitation.created",
+            target=invitation,
+            exercise=exercise,
+            ip=ip,
+            email=email,
+            agency=agency.code,
+            role=role,
+            expires_at=invitation.expires_at.isoformat(),
+            email_requested=bool(send_email),
+        )
+    url = invitation_url(token, base_url=base_url)
+    if not send_email:
+        return IssuedInvitation(invitation=invitation, token=token, url=url)
+    try:
+        _send_invitation_email(invitation=invitation, exercise=exercise, actor=actor, url=url)
+    except Exception as error:  # SMTP trouble must not lose the invitation already recorded
+        logger.warning("invitation %s: e-mail to the invitee failed: %s", invitation.pk, error)
+        return IssuedInvitation(
+            invitation=invitation,
+            token=token,
+            url=url,
+            emailed=False,
+            email_error="The e-mail could not be sent. Pass the link on by another channel.",
+        )
+    return IssuedInvitation(invitation=invitation, token=token, url=url, emailed=True)
+
+
+def _send_invitation_email(
+    *, invitation: Invitation, exercise: Exercise, actor: User, url: str
+) -> None:
+    expires = invitation.expires_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    send_mail(
+        subject=f"Invitation to exercise {exercise.code} on Liaison",
+        message=(
+            f"{actor.display_name} invites you to the liaison exercise {exercise.code} "
+            f"({exercise.title}) as {invitation.get_role_display().lower()}.\n\n"
+            f"Open this link to join (it works once, for {invitation.email} only, "
+            f"until {expires}):\n\n{url}\n\n"
+            "If you did not expect this invitation, ignore this message."
+        ),
+        from_email=None,
+        recipient_list=[invitation.email],
+        fail_silently=False,
+    )
+
+
+def revoke_invitation(*, actor: User, invitation: Invitation, ip: str | None = None) -> Invitation:
+    """Withdraw a pending invitation; its link stops working at once."""
+    if not can_manage_invitations(actor, invitation.exercise):
+        raise PermissionDenied(
+            "Only administrators and this exercise's coordinators can revoke invitations."
+        )
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        exercise = lock_exercise(invitation.exercise)
+        require_writable(exercise)
+        state = invitation.state
+        if state != "pending":
+            raise Conflict(
+                f"This invitation is already {state}: only a pending one can be revoked."
+            )
+        invitation.revoked_at = timezone.now()
+        invitation.revoked_by = actor
+        invitation.save(update_fields=["revoked_at", "revoked_by"])
+        audit.record(
+            actor=actor,
+            action="invitation.revoked",
+            target=invitation,
+            exercise=exercise,
+            ip=ip,
+            email=invitation.email,
+        )
+    return invitation
+
+
+# --- accepting ------------------------------------------------------------------------------
+
+
+def find_usable_invitation(token: str) -> Invitation | None:
+    """The pending invitation behind a token, or None for any link that cannot be used."""
+    if not token or len(token) > 200:
+        return None
+    invitation = (
+        Invitation.objects.select_related("exercise", "agency")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+    if invitation is None or invitation.state != "pending" or not invitation.exercise.is_writable:
+        return None
+    return invitation
+
+
+def account_exists_for(invitation: Invitation) -> bool:
+    return User.objects.filter(email=invitation.email).exists()
+
+
+def _refuse_unless_usable(invitation: Invitation | None, exercise: Exercise | None) -> None:
+    if invitation is None or exercise is None:
+        raise InvitationRefused("unknown")
+    state = invitation.state
+    if state != "pending":
+        raise InvitationRefused(state, invitation=invitation)
+    if not exercise.is_writable:
+        raise InvitationRefused("exercise_closed", invitation=invitation)
+
+
+def _refuse_unless_matches(invitation: Invitation, user: User) -> None:
+    if user.email.lower() != invitation.email.lower():
+        raise InvitationRefused(
+            "email_mismatch",
+            invitation=invitation,
+            detail=(
+                "This invitation was sent to a different e-mail address than the one you are "
+                "signed in with. Sign out, then open the link again."
+            ),
+        )
+    unusable = "This invitation cannot be used with your account. Ask the person who invited you."
+    if not user.is_active or user.role != Role.OFFICER:
+        raise InvitationRefused("not_officer", invitation=invitation, detail=unusable)
+    if user.agency_id != invitation.agency_id:
+        raise InvitationRefused("agency_mismatch", invitation=invitation, detail=unusable)
+    if Membership.objects.filter(
+        exercise_id=invitation.exercise_id, user=user, removed_at__isnull=True
+    ).exists():
+        raise InvitationRefused(
+            "already_member",
+            invitation=invitation,
+            detail="You are already a member of this exercise.",
+        )
+
+
+def _new_officer(*, invitation: Invitation, display_name: str, password: str) -> User:
+    display_name = " ".join((display_name or "").split())
+    if not display_name:
+        raise Invalid("Enter the name other officers will see.", field="display_name")
+    if len(display_name) > 120:
+        raise Invalid("The name is longer than 120 characters.", field="display_name")
+    candidate = User(
+        email=invitation.email,
+        display_name=display_name,
+        agency=invitation.agency,
+        role=Role.OFFICER,
+        time_zone=invitation.agency.time_zone,
+    )
+    try:
+        password_validation.validate_password(password or "", user=candidate)
+    except ValidationError as error:
+        raise Invalid(" ".join(error.messages), field="password") from None
+    return User.objects.create_user(
+        invitation.email,
+        password,
+        display_name=display_name,
+        agency=invitation.agency,
+        role=Role.OFFICER,
+        time_zone=invitation.agency.time_zone,
+    )
+
+
+def accept_invitation(
+    *,
+    token: str,
+    user: User | None = None,
+    display_name: str = "",
+    password: str = "",
+    ip: str | None = None,
+) -> Membership:
+    """Use an invitation once: the signed-in ``user`` joins, or (``user`` None) a new officer
+    account is created with the invited e-mail, the given name and password, and joins.
+
+    Holds the invitation row under SELECT ... FOR UPDATE until the membership is committed, so a
+    second acceptance waits and then finds the invitation used. A refusal raises
+    ``InvitationRefused`` and is audited in its own transaction; form mistakes raise ``Invalid``.
+    """
+    if user is not None and not user.is_authenticated:
+        user = None
+    try:
+        with transaction.atomic():
+            invitation = None
+            if token and len(token) <= 200:
+                invitation = (
+                    Invitation.objects.select_for_update()
+                    .select_related("agency")
+                    .filter(token_hash=hash_token(token))
+                    .first()
+                )
+            exercise = (
+                Exercise.objects.select_for_update().get(pk=invitation.exercise_id)
+                if invitation is not None
+                else None
+            )
+            _refuse_unless_usable(invitation, exercise)
+            new_account = user is None
+            if user is None:
+                if User.objects.filter(email=invitation.email).exists():
+                    raise SignInRequired()
+                user = _new_officer(
+                    invitation=invitation, display_name=display_name, password=password
+                )
+            else:
+                _refuse_unless_matches(invitation, user)
+            now = timezone.now()
+            try:
+                with transaction.atomic():
+                    membership = Membership.objects.create(
+                        exercise=exercise,
+                        user=user,
+                        role=invitation.role,
+                        added_by=invitation.created_by,
+                        created_at=now,
+                    )
+            except IntegrityError:  # joined by another route meanwhile
+                raise InvitationRefused(
+                    "already_member",
+                    invitation=invitation,
+                    detail="You are already a member of this exercise.",
+                ) from None
+            invitation.accepted_at = now
+            invitation.accepted_by = user
+            invitation.save(update_fields=["accepted_at", "accepted_by"])
+            audit.record(
+                actor=user,
+                action="invitation.accepted",
+                target=invitation,
+                exercise=exercise,
+                ip=ip,
+                membership_id=membership.pk,
+                role=invitation.role,
+                new_account=new_account,
+            )
+            return membership
+    except InvitationRefused as refusal:
+        refused = refusal.invitation
+        with transaction.atomic():
+            audit.record(
+                actor=user if user is not None and user.pk else None,
+                action="invitation.refused",
+                target=refused if refused is not None else None,
+                exercise=refused.exercise if refused is not None else None,
+                ip=ip,
+                reason=refusal.reason,
+            )
+        raise
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def invitations_of(exercise: Exercise, *, state: str | None = None) -> list[Invitation]:
+    """An exercise's invitations, newest first, optionally only those in one state."""
+    if state is not None and state not in INVITATION_STATES:
+        raise Invalid(
+            f"Unknown invitation state {state[:20]!r}: use one of {', '.join(INVITATION_STATES)}.",
+            field="state",
+        )
+    rows = list(
+        Invitation.objects.filter(exercise=exercise)
+        .select_related("agency", "created_by", "accepted_by", "revoked_by")
+        .order_by("-created_at", "-pk")
+    )
+    return [row for row in rows if state is None or row.state == state]

@@ -1,0 +1,143 @@
+"""Memberships: who belongs to an exercise, in which group role, and since/until when.
+
+Removal is a timestamp, never a deleted row, so the record of who could read what survives.
+A removed member's open sockets are told to close (4403) once the removal commits.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from liaison import audit, events
+from liaison.errors import Conflict, Invalid
+from liaison.models import Exercise, GroupRole, Membership, Role, Room, User
+from liaison.services.exercises import lock_exercise, require_admin, require_writable
+
+
+def _clean_role(role: str) -> str:
+    if role not in GroupRole.values:
+        raise Invalid(
+            f"Unknown role {str(role)[:32]!r}: use one of {', '.join(GroupRole.values)}.",
+            field="role",
+        )
+    return role
+
+
+def _lock_current(membership: Membership) -> Membership:
+    """The membership re-read under SELECT ... FOR UPDATE; refused if already removed."""
+    locked = (
+        Membership.objects.select_for_update()
+        .select_related("user", "exercise")
+        .get(pk=membership.pk)
+    )
+    if locked.removed_at is not None:
+        raise Conflict(f"{locked.user.email} was already removed from this exercise.")
+    return locked
+
+
+def add_member(
+    *,
+    actor: User,
+    exercise: Exercise,
+    user: User,
+    role: str = GroupRole.MEMBER,
+    ip: str | None = None,
+) -> Membership:
+    """Put an existing officer of a participating agency into the exercise directly."""
+    require_admin(actor)
+    role = _clean_role(role)
+    with transaction.atomic():
+        exercise = lock_exercise(exercise)
+        require_writable(exercise)
+        if not user.is_active or user.role != Role.OFFICER:
+            raise Invalid(f"{user.email} is not an active officer account.", field="user")
+        if user.agency_id is None or not exercise.agencies.filter(pk=user.agency_id).exists():
+            raise Invalid(
+                f"{user.email}'s agency does not take part in exercise {exercise.code}.",
+                field="user",
+            )
+        if Membership.objects.filter(
+            exercise=exercise, user=user, removed_at__isnull=True
+        ).exists():
+            raise Conflict(f"{user.email} is already a member of {exercise.code}.", field="user")
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(
+                    exercise=exercise, user=user, role=role, added_by=actor
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"{user.email} is already a member of {exercise.code}.", field="user"
+            ) from None
+        audit.record(
+            actor=actor,
+            action="membership.added",
+            target=membership,
+            exercise=exercise,
+            ip=ip,
+            user_id=user.pk,
+            email=user.email,
+            role=role,
+        )
+    return membership
+
+
+def remove_member(*, actor: User, membership: Membership, ip: str | None = None) -> Membership:
+    """End a membership now: the row stays with ``removed_at``/``removed_by``, and the user's
+    sockets in the exercise's rooms close (4403) after commit."""
+    require_admin(actor)
+    with transaction.atomic():
+        exercise = lock_exercise(membership.exercise)
+        require_writable(exercise)
+        membership = _lock_current(membership)
+        membership.removed_at = timezone.now()
+        membership.removed_by = actor
+        membership.save(update_fields=["removed_at", "removed_by"])
+        room_ids = list(
+            Room.objects.filter(exercise=exercise).order_by("pk").values_list("pk", flat=True)
+        )
+        audit.record(
+            actor=actor,
+            action="membership.removed",
+            target=membership,
+            exercise=exercise,
+            ip=ip,
+            user_id=membership.user_id,
+            email=membership.user.email,
+            role=membership.role,
+        )
+        events.publish_on_commit(
+            events.user_group(membership.user_id),
+            events.user_revoked(exercise_id=exercise.pk, room_ids=room_ids),
+        )
+    return membership
+
+
+def change_role(
+    *, actor: User, membership: Membership, role: str, ip: str | None = None
+) -> Membership:
+    """Make a member a coordinator, member or observer (observers read but cannot post)."""
+    require_admin(actor)
+    role = _clean_role(role)
+    with transaction.atomic():
+        exercise = lock_exercise(membership.exercise)
+        require_writable(exercise)
+        membership = _lock_current(membership)
+        previous = membership.role
+        if previous == role:
+            raise Invalid(f"{membership.user.email} is already {role}.", field="role")
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit.record(
+            actor=actor,
+            action="membership.role_changed",
+            target=membership,
+            exercise=exercise,
+            ip=ip,
+            user_id=membership.user_id,
+            email=membership.user.email,
+            role_from=previous,
+            role_to=role,
+        )
+    return membership

@@ -1,0 +1,525 @@
+"""Messages: sending, editing, deleting, read markers, and the message object clients see.
+
+Every write locks what it changes, records its audit event in the same transaction (ids only,
+never text) and publishes its real-time event after commit. Bodies are sealed before they
+touch the database; the room's chain link covers the ciphertext, so it verifies without
+the text and after crypto-shredding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from liaison import access, audit, crypto, events
+from liaison.crypto import records
+from liaison.errors import Invalid, NotFound, PermissionDenied, RoomClosed, TooLarge
+from liaison.models import (
+    GroupRole,
+    Membership,
+    Message,
+    MessageKind,
+    MessageRevision,
+    ReadMarker,
+    Room,
+    User,
+)
+from liaison.services import attachments as attachments_service
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+KINDS_FROM_CLIENTS = (MessageKind.TEXT, MessageKind.ALERT)
+MAX_ATTACHMENTS = 10
+_KEPT_CONTROLS = {"\n", "\t"}
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def clean_client_id(client_id: object) -> str:
+    if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
+        raise Invalid(
+            "client_id must be 1 to 64 characters of letters, digits, '_' or '-'.",
+            field="client_id",
+        )
+    return client_id
+
+
+def clean_body(body: object, *, allow_empty: bool = False) -> str:
+    """The body as stored: control characters (other than newline and tab) and unpaired
+    surrogates removed, outer white space trimmed; non-empty and within the length limit."""
+    if not isinstance(body, str):
+        raise Invalid("body must be a string.", field="body")
+    cleaned = "".join(
+        ch for ch in body if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in {"Cc", "Cs"}
+    ).strip()
+    if not cleaned and not allow_empty:
+        raise Invalid("The message is empty.", field="body")
+    limit = settings.LIAISON_MESSAGE_MAX_CHARS
+    if len(cleaned) > limit:
+        raise TooLarge(
+            f"The message is {len(cleaned)} characters long; the limit is {limit}.", field="body"
+        )
+    return cleaned
+
+
+def _clean_kind(kind: str, *, has_attachments: bool) -> str:
+    if kind not in MessageKind.values:
+        raise Invalid(f"Unknown message kind {kind!r}.", field="kind")
+    if has_attachments and kind == MessageKind.TEXT:
+        return MessageKind.ATTACHMENT
+    return kind
+
+
+def _clean_attachment_ids(attachment_ids: Iterable[object]) -> list[int]:
+    ids: list[int] = []
+    for value in attachment_ids:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise Invalid("attachments must be a list of attachment ids.", field="attachments")
+        if value not in ids:
+            ids.append(value)
+    if len(ids) > MAX_ATTACHMENTS:
+        raise Invalid(
+            f"A message can carry at most {MAX_ATTACHMENTS} attachments.", field="attachments"
+        )
+    return ids
+
+
+# --- the message object -------------------------------------------------------------------------
+
+
+def iso_utc(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def person_payload(user: User) -> dict[str, Any]:
+    """How a person appears in frames: as a sender, a typist, a reader."""
+    return {
+        "id": user.pk,
+        "display_name": user.display_name,
+        "agency": user.agency.name if user.agency_id else None,
+        "time_zone": user.time_zone or "UTC",
+    }
+
+
+def _revisions(message: Message) -> list[MessageRevision]:
+    return sorted(message.revisions.all(), key=lambda revision: revision.number)
+
+
+def _attachment_payloads(message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    return attachments_service.payloads_for_messages(message_ids)
+
+
+def message_payload(
+    message: Message,
+    *,
+    for_auditor: bool = False,
+    attachments: list[dict[str, Any]] | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    """The message object of the protocol (docs/api/websocket.md).
+
+    Members never see a deleted body; auditors see it along with every revision. A shredded
+    room shows the retention notice, a row that fails to authenticate shows no text at all.
+    Pass ``body`` when the caller holds the current plaintext (saves a decryption).
+    """
+    deleted = message.deleted_at is not None
+    payload: dict[str, Any] = {
+        "seq": message.seq,
+        "room": message.room_id,
+        "kind": message.kind,
+        "body": None,
+        "sender": person_payload(message.sender),
+        "created_at": iso_utc(message.created_at),
+        "edited_at": iso_utc(message.edited_at),
+        "deleted": deleted,
+        "reply_to": message.reply_to_seq,
+        "attachments": attachments
+        if attachments is not None
+        else _attachment_payloads([message.pk]).get(message.pk, []),
+        "shredded": False,
+    }
+    if deleted and not for_auditor:
+        return payload
+    try:
+        revisions = _revisions(message) if (for_auditor or body is None) else []
+        if body is None:
+            body = (
+                records.open_revision(revisions[-1], message)
+                if revisions
+                else records.open_message_body(message)
+            )
+        payload["body"] = body
+        if for_auditor:
+            payload["deleted_by"] = message.deleted_by_id
+            payload["revisions"] = [
+                {
+                    "number": 0,
+                    "body": records.open_message_body(message),
+                    "created_at": iso_utc(message.created_at),
+                },
+                *(
+                    {
+                        "number": revision.number,
+                        "body": records.open_revision(revision, message),
+                        "created_at": iso_utc(revision.created_at),
+                    }
+                    for revision in revisions
+                ),
+            ]
+    except crypto.ContentShredded:
+        payload.update(body=crypto.ContentShredded.user_text, shredded=True)
+        payload.pop("revisions", None)
+    except crypto.TamperedError:
+        logger.warning("message %s (room %s) failed to authenticate", message.pk, message.room_id)
+        payload.update(body=None, error="integrity")
+        payload.pop("revisions", None)
+    except crypto.CryptoError:
+        logger.exception("message %s (room %s) cannot be opened", message.pk, message.room_id)
+        payload.update(body=None, error="unavailable")
+        payload.pop("revisions", None)
+    return payload
+
+
+def message_payloads(messages: Sequence[Message], *, for_auditor: bool = False) -> list[dict]:
+    """Message objects for a page of messages (loaded with ``with_payload_relations``)."""
+    attachments = _attachment_payloads([message.pk for message in messages])
+    return [
+        message_payload(
+            message, for_auditor=for_auditor, attachments=attachments.get(message.pk, [])
+        )
+        for message in messages
+    ]
+
+
+def with_payload_relations(queryset: Any) -> Any:
+    """What ``message_payload`` reads, fetched up front."""
+    return queryset.select_related("sender", "sender__agency").prefetch_related("revisions")
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool  # False: a resent client_id, answered with the original message
+
+    @property
+    def seq(self) -> int:
+        return self.message.seq
+
+
+def _existing(room_id: int, sender: User, client_id: str) -> Message | None:
+    return (
+        Message.objects.filter(room_id=room_id, sender=sender, client_id=client_id)
+        .select_related("sender", "sender__agency")
+        .first()
+    )
+
+
+def _require_still_member(room_access: access.RoomAccess) -> None:
+    """Inside the write's transaction: wait for a concurrent removal and honour it."""
+    membership = room_access.membership
+    if membership is None:
+        return
+    current = (
+        Membership.objects.select_for_update()
+        .filter(pk=membership.pk, removed_at__isnull=True)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if current is None:
+        raise access.AccessDenied(target_type="room", target_id=str(room_access.room.pk))
+    if current == GroupRole.OBSERVER:
+        raise PermissionDenied("Observers can read but not post in this exercise.")
+
+
+def send_message(
+    *,
+    sender: User,
+    room_id: int,
+    client_id: str,
+    body: str,
+    kind: str = MessageKind.TEXT,
+    reply_to: int | None = None,
+    attachment_ids: Iterable[int] = (),
+    ip: str | None = None,
+) -> SendResult:
+    """Store a message with the room's next ``seq``, or return the original for a resent
+    ``client_id`` (no duplicate, no second audit row, no second event)."""
+    client_id = clean_client_id(client_id)
+    attachment_list = _clean_attachment_ids(attachment_ids)
+    room_access = access.access_room(sender, room_id)
+    access.require_can_post(room_access)
+    existing = _existing(room_access.room.pk, sender, client_id)
+    if existing is not None:
+        return SendResult(existing, created=False)
+    text = clean_body(body, allow_empty=bool(attachment_list))
+    kind = _clean_kind(kind, has_attachments=bool(attachment_list))
+    if reply_to is not None and (
+        isinstance(reply_to, bool) or not isinstance(reply_to, int) or reply_to <= 0
+    ):
+        raise Invalid("reply_to must be the seq of a message in this room.", field="reply_to")
+    try:
+        return _store_message(
+            room_access=room_access,
+            sender=sender,
+            client_id=client_id,
+            text=text,
+            kind=kind,
+            reply_to=reply_to,
+            attachment_ids=attachment_list,
+            ip=ip,
+        )
+    except IntegrityError:
+        # The same client_id raced in from another connection and won: answer with its message.
+        existing = _existing(room_access.room.pk, sender, client_id)
+        if existing is None:
+            raise
+        return SendResult(existing, created=False)
+
+
+def _store_message(
+    *,
+    room_access: access.RoomAccess,
+    sender: User,
+    client_id: str,
+    text: str,
+    kind: str,
+    reply_to: int | None,
+    attachment_ids: list[int],
+    ip: str | None,
+) -> SendResult:
+    with transaction.atomic():
+        # The room row is the per-room allocation lock: seq and chain head move together.
+        room = (
+            Room.objects.select_for_update().select_related("exercise").get(pk=room_access.room.pk)
+        )
+        _require_still_member(room_access)
+        access.require_can_post(access.RoomAccess(room=room, membership=room_access.membership))
+        existing = _existing(room.pk, sender, client_id)
+        if existing is not None:
+            return SendResult(existing, created=False)
+        if reply_to is not None and reply_to > room.last_seq:
+            raise Invalid(f"There is no message {reply_to} to reply to.", field="reply_to")
+        seq = room.last_seq + 1
+        try:
+            sealed = records.seal_message_body(
+                room_id=room.pk, seq=seq, sender_id=sender.pk, body=text
+            )
+        except crypto.ContentShredded:
+            raise RoomClosed(
+                "This room's content was destroyed; it takes no new messages."
+            ) from None
+        created_at = timezone.now()
+        chain_hash = audit.message_link_hash(
+            prev_hash=room.chain_head,
+            room_id=room.pk,
+            seq=seq,
+            sender_id=sender.pk,
+            created_at=created_at,
+            kind=kind,
+            key_version=sealed.key_version,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+        )
+        message = Message.objects.create(
+            room=room,
+            seq=seq,
+            sender=sender,
+            client_id=client_id,
+            kind=kind,
+            key_version=sealed.key_version,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            reply_to_seq=reply_to,
+            created_at=created_at,
+            prev_hash=room.chain_head,
+            chain_hash=chain_hash,
+        )
+        Room.objects.filter(pk=room.pk).update(last_seq=seq, chain_head=chain_hash)
+        attachments: list[dict[str, Any]] = []
+        if attachment_ids:
+            attachments = _claim_attachments(sender, room, attachment_ids, message)
+        audit.record(
+            actor=sender,
+            action="message.sent",
+            target=message,
+            exercise=room.exercise,
+            ip=ip,
+            room=room.pk,
+            seq=seq,
+            kind=kind,
+            reply_to=reply_to,
+            attachments=attachment_ids,
+        )
+        payload = message_payload(message, attachments=attachments, body=text)
+        events.publish_on_commit(
+            events.room_group(room.pk), {"type": events.ROOM_MESSAGE_NEW, "message": payload}
+        )
+    return SendResult(message, created=True)
+
+
+def _claim_attachments(
+    sender: User, room: Room, attachment_ids: list[int], message: Message
+) -> list[dict[str, Any]]:
+    """Bind the sender's uploads to the message (the attachments service checks them)."""
+    claimed = attachments_service.claim_for_message(
+        user=sender, room=room, attachment_ids=attachment_ids, message=message
+    )
+    return [attachments_service.attachment_payload(attachment) for attachment in claimed]
+
+
+# --- editing and deleting ----------------------------------------------------------------------
+
+
+def _locked_message(room: Room, seq: object) -> Message:
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq <= 0:
+        raise Invalid("seq must be a positive integer.", field="seq")
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .filter(room=room, seq=seq)
+        .select_related("sender", "sender__agency")
+        .first()
+    )
+    if message is None:
+        raise NotFound(f"There is no message {seq} in this room.")
+    return message
+
+
+def edit_message(
+    *, user: User, room_id: int, seq: int, body: str, ip: str | None = None
+) -> Message:
+    """The author replaces the text. The original ciphertext stays; the new text becomes a
+    sealed revision, so auditors can read every version."""
+    room_access = access.access_room(user, room_id)
+    access.require_can_post(room_access)
+    text = clean_body(body)
+    with transaction.atomic():
+        room = room_access.room
+        _require_still_member(room_access)
+        message = _locked_message(room, seq)
+        if message.sender_id != user.pk:
+            raise PermissionDenied("Only the author can edit a message.")
+        if message.deleted_at is not None:
+            raise Invalid("A deleted message cannot be edited.", field="seq")
+        number = MessageRevision.objects.filter(message=message).order_by("-number").first()
+        number = (number.number + 1) if number else 1
+        sealed = records.seal_revision(
+            room_id=room.pk, seq=message.seq, sender_id=user.pk, number=number, body=text
+        )
+        now = timezone.now()
+        MessageRevision.objects.create(
+            message=message,
+            number=number,
+            key_version=sealed.key_version,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            created_at=now,
+        )
+        message.edited_at = now
+        message.save(update_fields=["edited_at"])
+        audit.record(
+            actor=user,
+            action="message.edited",
+            target=message,
+            exercise=room.exercise,
+            ip=ip,
+            room=room.pk,
+            seq=message.seq,
+            revision=number,
+        )
+        payload = message_payload(message, body=text)
+        events.publish_on_commit(
+            events.room_group(room.pk), {"type": events.ROOM_MESSAGE_UPDATED, "message": payload}
+        )
+    return message
+
+
+def delete_message(*, user: User, room_id: int, seq: int, ip: str | None = None) -> Message:
+    """Hide a message from members (the author, or a coordinator of the exercise). The sealed
+    body stays for auditors and the chain stays whole. Deleting twice changes nothing."""
+    room_access = access.access_room(user, room_id)
+    access.require_can_post(room_access)
+    with transaction.atomic():
+        room = room_access.room
+        _require_still_member(room_access)
+        message = _locked_message(room, seq)
+        is_coordinator = (
+            room_access.membership is not None
+            and room_access.membership.role == GroupRole.COORDINATOR
+        )
+        if message.sender_id != user.pk and not is_coordinator:
+            raise PermissionDenied("Only the author or a coordinator can delete a message.")
+        if message.deleted_at is not None:
+            return message
+        message.deleted_at = timezone.now()
+        message.deleted_by = user
+        message.save(update_fields=["deleted_at", "deleted_by"])
+        audit.record(
+            actor=user,
+            action="message.deleted",
+            target=message,
+            exercise=room.exercise,
+            ip=ip,
+            room=room.pk,
+            seq=message.seq,
+            by_author=message.sender_id == user.pk,
+        )
+        payload = message_payload(message)
+        events.publish_on_commit(
+            events.room_group(room.pk), {"type": events.ROOM_MESSAGE_UPDATED, "message": payload}
+        )
+    return message
+
+
+# --- read markers and typing ---------------------------------------------------------------------
+
+
+def mark_read(*, user: User, room_id: int, seq: int) -> int:
+    """Move the reader's marker forward (clamped to the room's last seq); returns the stored
+    marker. Members' markers are broadcast as read receipts; auditors read silently."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise Invalid("seq must be a non-negative integer.", field="seq")
+    room_access = access.access_room(user, room_id)
+    with transaction.atomic():
+        last_seq = Room.objects.filter(pk=room_access.room.pk).values_list("last_seq", flat=True)
+        target = min(seq, last_seq.get())
+        marker, created = ReadMarker.objects.select_for_update().get_or_create(
+            user=user, room_id=room_access.room.pk, defaults={"last_read_seq": target}
+        )
+        if not created and target <= marker.last_read_seq:
+            return marker.last_read_seq
+        if not created:
+            marker.last_read_seq = target
+            marker.save(update_fields=["last_read_seq", "updated_at"])
+        if room_access.membership is not None:
+            events.publish_on_commit(
+                events.room_group(room_access.room.pk),
+                {"type": events.ROOM_READ, "user": person_payload(user), "seq": target},
+            )
+    return target
+
+
+def announce_typing(*, user: User, room_id: int, channel_name: str = "") -> None:
+    """Tell the room's other sockets that ``user`` is typing. Nothing is stored; only those
+    who may post can announce it."""
+    room_access = access.access_room(user, room_id)
+    access.require_can_post(room_access)
+    events.publish(
+        events.room_group(room_access.room.pk),
+        {"type": events.ROOM_TYPING, "user": person_payload(user), "channel": channel_name},
+    )

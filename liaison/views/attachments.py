@@ -1,0 +1,204 @@
+"""Attachment endpoints: streamed encrypted upload, verified streamed download, thumbnails.
+
+The upload never exists in plaintext on disk or whole in memory inside the application: an
+upload handler hands each piece of the multipart body to the attachments service, which
+encrypts it into the blob store as it arrives. (The ASGI server layer beneath still buffers
+request bodies; see docs/api/attachments.md, "Deployment notes".)
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import quote
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
+from django.core.handlers.asgi import ASGIRequest
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.http.multipartparser import MultiPartParserError
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+from liaison.errors import Invalid, LiaisonError, TooLarge
+from liaison.services import attachments
+from liaison.views.base import api_endpoint, client_ip
+
+FILE_FIELD = "file"
+# Room for the multipart framing around the file (boundaries, part headers, other fields).
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+class EncryptingUploadHandler(FileUploadHandler):
+    """Feeds the ``file`` part of a multipart body, piece by piece, to an attachment upload.
+
+    Errors are kept in ``error`` and stop the parser at once (``StopUpload``), so an oversized
+    or refused file is not read further; the view raises the kept error. Whatever was written
+    is deleted unless the view records the upload (``discard()`` in every other case).
+    """
+
+    def __init__(self, request: HttpRequest, *, room_id: int) -> None:
+        super().__init__(request)
+        self.room_id = room_id
+        self.upload: attachments.AttachmentUpload | None = None
+        self.error: LiaisonError | None = None
+
+    def _stop(self, error: LiaisonError) -> None:
+        self.error = error
+        if self.upload is not None:
+            self.upload.abort()
+        raise StopUpload(connection_reset=True)
+
+    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
+        super().new_file(field_name, file_name, *args, **kwargs)
+        if field_name != FILE_FIELD:
+            raise SkipFile()
+        if self.upload is not None:
+            self._stop(Invalid("Send one file per request.", field=FILE_FIELD))
+        try:
+            self.upload = attachments.start_upload(
+                uploader=self.request.user,
+                room_id=self.room_id,
+                filename=file_name,
+                declared_type=self.content_type or "",
+                ip=client_ip(self.request),
+            )
+        except LiaisonError as error:
+            self._stop(error)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        assert self.upload is not None
+        try:
+            self.upload.write(raw_data)
+        except LiaisonError as error:
+            self._stop(error)
+        return None
+
+    def file_complete(self, file_size: int) -> None:
+        assert self.upload is not None
+        try:
+            self.upload.complete()
+        except LiaisonError as error:
+            self._stop(error)
+        return None  # nothing goes into request.FILES; the view reads ``self.upload``
+
+    def upload_interrupted(self) -> None:
+        self.discard()
+
+    def discard(self) -> None:
+        """Delete the upload's blobs unless it was recorded."""
+        if self.upload is not None:
+            self.upload.abort()
+
+
+@csrf_exempt
+@api_endpoint("POST")
+def upload(request: HttpRequest, room_id: int) -> HttpResponse:
+    """POST /api/v1/rooms/<id>/attachments — multipart, the file in the field ``file``.
+
+    Upload handlers must be installed before anything reads the body, and the CSRF check reads
+    it, so this view is exempt and checks CSRF itself around the parsing (Django's documented
+    pattern). The handler may write ciphertext before that check completes; it is recorded only
+    once the check passed and deleted otherwise.
+    """
+    if not request.content_type.startswith("multipart/form-data"):
+        raise Invalid("Send the file as multipart/form-data in the field 'file'.")
+    limit = attachments.max_upload_bytes()
+    try:
+        declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared_length = 0
+    if declared_length > limit + MULTIPART_OVERHEAD_BYTES:
+        raise TooLarge(f"The file is larger than the {limit // (1024 * 1024)} MiB limit.")
+    handler = EncryptingUploadHandler(request, room_id=room_id)
+    request.upload_handlers = [handler]
+    try:
+        return _upload_checked(request, handler)
+    finally:
+        handler.discard()
+
+
+@csrf_protect
+def _upload_checked(request: HttpRequest, handler: EncryptingUploadHandler) -> HttpResponse:
+    try:
+        request.FILES  # noqa: B018 - parsing the body runs the upload handler
+    except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
+        raise TooLarge("The request carries too many or too large form fields.") from None
+    except MultiPartParserError:
+        raise Invalid("The multipart body is malformed.") from None
+    if handler.error is not None:
+        raise handler.error
+    if handler.upload is None or handler.upload.state != "complete":
+        raise Invalid("Attach the file in the multipart field 'file'.", field=FILE_FIELD)
+    attachment = handler.upload.record()
+    return JsonResponse({"attachment": attachments.attachment_payload(attachment)}, status=201)
+
+
+def _ascii_fallback(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    text = "".join(
+        ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\' else "_"
+        for ch in decomposed
+        if not unicodedata.combining(ch)
+    )
+    return text.strip() or "download"
+
+
+def content_disposition(name: str, *, inline: bool = False) -> str:
+    """RFC 6266: an ASCII ``filename`` for old clients and the exact UTF-8 ``filename*``."""
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{_ascii_fallback(name)}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _harden(response: HttpResponse) -> HttpResponse:
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    # Should the file ever be opened in a tab, it runs no script and loads nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+async def _async_pieces(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Pull each piece in a worker thread so the event loop never waits on disk or crypto,
+    and the response streams in constant memory under ASGI."""
+    end = object()
+    while True:
+        piece = await sync_to_async(next, thread_sensitive=False)(pieces, end)
+        if piece is end:
+            return
+        yield piece
+
+
+@api_endpoint("GET")
+def download(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    """GET /api/v1/attachments/<id> — the decrypted file, verified, as a download."""
+    attachment, pieces, name = attachments.open_download(
+        user=request.user, attachment_id=attachment_id, ip=client_ip(request)
+    )
+    content: Any = _async_pieces(pieces) if isinstance(request, ASGIRequest) else pieces
+    response = StreamingHttpResponse(
+        content, content_type=attachments.served_content_type(attachment)
+    )
+    if hasattr(pieces, "close"):
+        response._resource_closers.append(pieces.close)
+    response["Content-Length"] = str(attachment.size)
+    response["Content-Disposition"] = content_disposition(name)
+    return _harden(response)
+
+
+@api_endpoint("GET")
+def thumbnail(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    """GET /api/v1/attachments/<id>/thumbnail — a metadata-free preview of an image."""
+    data, content_type = attachments.open_thumbnail(user=request.user, attachment_id=attachment_id)
+    response = HttpResponse(data, content_type=content_type)
+    extension = "png" if content_type.endswith("png") else "jpg"
+    response["Content-Disposition"] = content_disposition(
+        f"thumbnail-{attachment_id}.{extension}", inline=True
+    )
+    return _harden(response)

@@ -1,0 +1,106 @@
+"""Messages over HTTP: the same services and idempotency as the room WebSocket, for clients
+that cannot hold a socket open (docs/api/messages.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from liaison import selectors
+from liaison.errors import Invalid
+from liaison.services import messaging
+from liaison.views.base import api_endpoint, client_ip, parse_json
+
+SEND_FIELDS = {"client_id", "body", "reply_to", "attachments", "kind"}
+
+
+def _query_int(request: HttpRequest, name: str, *, minimum: int) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"'{name}' must be an integer.", field=name) from None
+    if value < minimum:
+        raise Invalid(f"'{name}' must be at least {minimum}.", field=name)
+    return value
+
+
+def _page_json(page: selectors.MessagePage) -> dict[str, Any]:
+    return {"messages": page.messages, "last_seq": page.last_seq, "has_more": page.has_more}
+
+
+def _list_messages(request: HttpRequest, room_id: int) -> HttpResponse:
+    before = _query_int(request, "before", minimum=1)
+    after = _query_int(request, "after", minimum=0)
+    limit = _query_int(request, "limit", minimum=1)
+    if before is not None and after is not None:
+        raise Invalid("Use either 'before' or 'after', not both.")
+    if after is not None:
+        page = selectors.messages_after(
+            user=request.user,
+            room_id=room_id,
+            after_seq=after,
+            limit=selectors.clean_limit(limit, default=selectors.HISTORY_MAX_LIMIT),
+        )
+    else:
+        page = selectors.messages_before(
+            user=request.user, room_id=room_id, before_seq=before, limit=limit
+        )
+    return JsonResponse(_page_json(page))
+
+
+def _send(request: HttpRequest, room_id: int) -> HttpResponse:
+    data = parse_json(request)
+    unknown = sorted(set(data) - SEND_FIELDS)
+    if unknown:
+        raise Invalid(f"Unknown field '{str(unknown[0])[:40]}'.", field=str(unknown[0])[:40])
+    for name in ("client_id", "body"):
+        if name not in data:
+            raise Invalid(f"Field '{name}' is required.", field=name)
+    attachments = data.get("attachments") or []
+    if not isinstance(attachments, list):
+        raise Invalid("attachments must be a list of attachment ids.", field="attachments")
+    kind = data.get("kind", "text")
+    if kind not in messaging.KINDS_FROM_CLIENTS:
+        raise Invalid('kind must be "text" or "alert".', field="kind")
+    result = messaging.send_message(
+        sender=request.user,
+        room_id=room_id,
+        client_id=data["client_id"],
+        body=data["body"],
+        kind=kind,
+        reply_to=data.get("reply_to"),
+        attachment_ids=attachments,
+        ip=client_ip(request),
+    )
+    payload = messaging.message_payload(result.message)
+    return JsonResponse({"message": payload}, status=201 if result.created else 200)
+
+
+@api_endpoint("GET", "POST")
+def room_messages(request: HttpRequest, room_id: int) -> HttpResponse:
+    """GET: a page of messages (``before``/``after``/``limit``). POST: send one."""
+    if request.method == "POST":
+        return _send(request, room_id)
+    return _list_messages(request, room_id)
+
+
+@api_endpoint("POST")
+def room_read(request: HttpRequest, room_id: int) -> HttpResponse:
+    """Move the reader's marker: ``{"seq": N}`` → ``{"room": id, "seq": stored}``."""
+    data = parse_json(request)
+    seq = data.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise Invalid("Field 'seq' must be an integer.", field="seq")
+    stored = messaging.mark_read(user=request.user, room_id=room_id, seq=seq)
+    return JsonResponse({"room": room_id, "seq": stored})
+
+
+@api_endpoint("GET")
+def unread(request: HttpRequest) -> HttpResponse:
+    """Unread messages per room the reader belongs to."""
+    counts = selectors.unread_counts(user=request.user)
+    return JsonResponse({"rooms": {str(room_id): count for room_id, count in counts.items()}})

@@ -1,0 +1,318 @@
+"""Provisioning pages under /manage/: admins run exercises; coordinators invite to their own.
+
+Thin: parse a form, call a service, render or redirect. Rules and refusals come from the
+services; an exercise id the user may not manage is a 404 like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from liaison.errors import AccessDenied, Conflict, Invalid, PermissionDenied
+from liaison.forms import (
+    ExerciseForm,
+    InvitationForm,
+    RoleForm,
+    RoomForm,
+    add_service_error,
+)
+from liaison.models import Exercise, GroupRole, Invitation, Membership
+from liaison.services import exercises as exercise_service
+from liaison.services import invitations as invitation_service
+from liaison.services import memberships as membership_service
+from liaison.views.base import client_ip, page
+
+# Refusals a person can fix on the form or by reading the message; the rest go to the error page.
+FIXABLE = (Invalid, Conflict)
+
+
+def _detail_url(exercise: Exercise, anchor: str = "") -> str:
+    return f"/manage/exercises/{exercise.pk}/" + (f"#{anchor}" if anchor else "")
+
+
+def _invitation_in(exercise: Exercise, invitation_id: int) -> Invitation:
+    invitation = (
+        Invitation.objects.select_related("exercise").filter(pk=invitation_id, exercise=exercise)
+    ).first()
+    if invitation is None:
+        raise AccessDenied(target_type="invitation", target_id=str(invitation_id))
+    return invitation
+
+
+def _membership_in(exercise: Exercise, membership_id: int) -> Membership:
+    membership = (
+        Membership.objects.select_related("exercise", "user").filter(
+            pk=membership_id, exercise=exercise
+        )
+    ).first()
+    if membership is None:
+        raise AccessDenied(target_type="membership", target_id=str(membership_id))
+    return membership
+
+
+def _detail_context(request: HttpRequest, exercise: Exercise, **forms: Any) -> dict[str, Any]:
+    user = request.user
+    is_admin = user.is_admin
+    state = request.GET.get("state") or None
+    if state not in (None, *invitation_service.INVITATION_STATES):
+        state = None
+    invitations = invitation_service.invitations_of(exercise)
+    counts = dict.fromkeys(invitation_service.INVITATION_STATES, 0)
+    for invitation in invitations:
+        counts[invitation.state] += 1
+    members = list(exercise_service.current_memberships(exercise))
+    return {
+        "exercise": exercise,
+        "is_admin": is_admin,
+        "writable": exercise.is_writable,
+        "rooms": exercise.rooms.order_by("name"),
+        "agencies": exercise.agencies.order_by("name"),
+        "members": members,
+        "removed_members": exercise.memberships.filter(removed_at__isnull=False)
+        .select_related("user", "user__agency", "removed_by")
+        .order_by("-removed_at"),
+        "invitations": [i for i in invitations if state is None or i.state == state],
+        "invitation_counts": counts,
+        "invitation_state": state,
+        "invitation_states": invitation_service.INVITATION_STATES,
+        "role_choices": GroupRole.choices,
+        "room_form": forms.get("room_form") or RoomForm(),
+        "invite_form": forms.get("invite_form")
+        or InvitationForm(exercise=exercise, allow_coordinator=is_admin),
+        "next_action": {
+            "draft": "activate",
+            "active": "close",
+            "closed": "archive",
+        }.get(exercise.status),
+    }
+
+
+@login_required
+@require_GET
+@page
+def exercise_list(request: HttpRequest) -> HttpResponse:
+    exercises = list(exercise_service.managed_exercises(request.user))
+    if not request.user.is_admin and not exercises:
+        raise PermissionDenied(
+            "Only administrators and exercise coordinators can open provisioning."
+        )
+    return render(
+        request,
+        "liaison/manage/exercise_list.html",
+        {"exercises": exercises, "is_admin": request.user.is_admin},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@page
+def exercise_create(request: HttpRequest) -> HttpResponse:
+    exercise_service.require_admin(request.user)
+    form = ExerciseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            exercise = exercise_service.create_exercise(
+                actor=request.user, ip=client_ip(request), **form.service_arguments()
+            )
+        except FIXABLE as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Exercise {exercise.code} created as a draft.")
+            return redirect(_detail_url(exercise))
+    return render(
+        request,
+        "liaison/manage/exercise_form.html",
+        {"form": form, "exercise": None},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@require_GET
+@page
+def exercise_detail(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    return render(
+        request, "liaison/manage/exercise_detail.html", _detail_context(request, exercise)
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@page
+def exercise_edit(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise_service.require_admin(request.user)
+    exercise_service.require_writable(exercise)
+    form = ExerciseForm(request.POST or None, initial=ExerciseForm.initial_for(exercise))
+    if request.method == "POST" and form.is_valid():
+        try:
+            exercise_service.update_exercise(
+                actor=request.user,
+                exercise=exercise,
+                ip=client_ip(request),
+                **form.service_arguments(),
+            )
+        except FIXABLE as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Exercise {exercise.code} updated.")
+            return redirect(_detail_url(exercise))
+    return render(
+        request,
+        "liaison/manage/exercise_form.html",
+        {"form": form, "exercise": exercise},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@require_POST
+@page
+def room_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    form = RoomForm(request.POST)
+    if form.is_valid():
+        try:
+            room = exercise_service.add_room(
+                actor=request.user, exercise=exercise, ip=client_ip(request), **form.cleaned_data
+            )
+        except FIXABLE as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Room {room.name} added.")
+            return redirect(_detail_url(exercise, "rooms"))
+    return render(
+        request,
+        "liaison/manage/exercise_detail.html",
+        _detail_context(request, exercise, room_form=form),
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+@page
+def invitation_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    form = InvitationForm(request.POST, exercise=exercise, allow_coordinator=request.user.is_admin)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            issued = invitation_service.create_invitation(
+                actor=request.user,
+                exercise=exercise,
+                email=data["email"],
+                agency=data["agency"],
+                role=data["role"],
+                send_email=data["send_email"],
+                base_url=request.build_absolute_uri("/"),
+                ip=client_ip(request),
+            )
+        except FIXABLE as error:
+            add_service_error(form, error)
+        else:
+            # The only time the link is shown: rendered, never stored, never cached.
+            response = render(
+                request,
+                "liaison/manage/invitation_created.html",
+                {"exercise": exercise, "issued": issued, "invitation": issued.invitation},
+            )
+            add_never_cache_headers(response)
+            return response
+    return render(
+        request,
+        "liaison/manage/exercise_detail.html",
+        _detail_context(request, exercise, invite_form=form),
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+@page
+def invitation_revoke(request: HttpRequest, exercise_id: int, invitation_id: int) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    invitation = _invitation_in(exercise, invitation_id)
+    try:
+        invitation_service.revoke_invitation(
+            actor=request.user, invitation=invitation, ip=client_ip(request)
+        )
+    except FIXABLE as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"The invitation for {invitation.email} was revoked.")
+    return redirect(_detail_url(exercise, "invitations"))
+
+
+@login_required
+@require_POST
+@page
+def member_remove(request: HttpRequest, exercise_id: int, membership_id: int) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    membership = _membership_in(exercise, membership_id)
+    try:
+        membership_service.remove_member(
+            actor=request.user, membership=membership, ip=client_ip(request)
+        )
+    except FIXABLE as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"{membership.user.display_name} was removed.")
+    return redirect(_detail_url(exercise, "members"))
+
+
+@login_required
+@require_POST
+@page
+def member_role(request: HttpRequest, exercise_id: int, membership_id: int) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    membership = _membership_in(exercise, membership_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        raise Invalid("Choose a role: coordinator, member or observer.", field="role")
+    try:
+        membership_service.change_role(
+            actor=request.user,
+            membership=membership,
+            role=form.cleaned_data["role"],
+            ip=client_ip(request),
+        )
+    except FIXABLE as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(
+            request, f"{membership.user.display_name} is now {form.cleaned_data['role']}."
+        )
+    return redirect(_detail_url(exercise, "members"))
+
+
+TRANSITION_SERVICES = {
+    "activate": exercise_service.activate_exercise,
+    "close": exercise_service.close_exercise,
+    "archive": exercise_service.archive_exercise,
+}
+
+
+@login_required
+@require_POST
+@page
+def exercise_transition(request: HttpRequest, exercise_id: int, action: str) -> HttpResponse:
+    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    service = TRANSITION_SERVICES.get(action)
+    if service is None:
+        raise AccessDenied(target_type="exercise", target_id=str(exercise_id))
+    try:
+        exercise = service(actor=request.user, exercise=exercise, ip=client_ip(request))
+    except FIXABLE as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"Exercise {exercise.code} is now {exercise.status}.")
+    return redirect(_detail_url(exercise))
