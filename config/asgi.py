@@ -13,6 +13,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.daphne_tuning import disable_twisted_form_parsing  # noqa: E402
 from liaison.routing import websocket_urlpatterns  # noqa: E402
+from liaison.transport import close_oversized_frames_with_1009  # noqa: E402
+
+close_oversized_frames_with_1009()
 
 # Under daphne, keep Twisted from parsing upload bodies in memory (see config/daphne_tuning.py).
 disable_twisted_form_parsing()

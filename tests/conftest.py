@@ -254,6 +254,14 @@ def _child_setup() -> None:
     for conn in connections.all(initialized_only=True):
         conn.inc_thread_sharing()
         conn.close()
+    # ...and its own thread for thread-sensitive sync code (database_sync_to_async): an
+    # executor inherited from a parent that already ran async tests has a worker thread that
+    # did not survive the fork, and every consumer's database call would wait forever.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
 
 
 @pytest.fixture
@@ -296,6 +304,12 @@ def browser() -> Iterator[Any]:
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # still plain synchronous code.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # While Playwright runs, asyncio reports a running loop in this thread and Django keeps
+    # database connections in a per-context store instead of the thread-local one. Close them
+    # on both sides of the browser's life, so that no open connection is left behind for a
+    # forked asgi_server to inherit and shut (which kills it for this process too, on
+    # PostgreSQL) or to hold the test database open at the end of the session.
+    connections.close_all()
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -313,6 +327,7 @@ def browser() -> Iterator[Any]:
         try:
             yield instance
         finally:
+            connections.close_all()
             instance.close()
 
 

@@ -24,9 +24,20 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
+from liaison import storage
+from liaison.crypto import destroy_room_keys
 from liaison.crypto.streaming import DEFAULT_CHUNK_SIZE
-from liaison.errors import Invalid
-from liaison.models import Attachment, AuditEvent, Membership, Message, Room, User
+from liaison.errors import AccessDenied, Invalid
+from liaison.models import (
+    Attachment,
+    AuditEvent,
+    Exercise,
+    ExerciseStatus,
+    Membership,
+    Message,
+    Room,
+    User,
+)
 from liaison.services import attachments as service
 from liaison.views import attachments as views
 from tests.factories import UserFactory
@@ -350,9 +361,10 @@ def test_a_101_mib_upload_is_refused_with_413_before_its_body_is_read(
 
     assert response.status_code == 413
     assert json.loads(response.content)["error"]["code"] == "too_large"
-    assert stream.position == 0
+    assert stream.position <= 2 * DEFAULT_CHUNK_SIZE  # the part's headers, no more
     assert stored_files(store) == []
     assert not Attachment.objects.exists()
+    assert AuditEvent.objects.get(action="attachment.refused").details["reason"] == "too_large"
 
 
 def test_the_100_mib_limit_is_enforced_while_streaming(
@@ -656,6 +668,39 @@ def test_an_upload_with_the_csrf_token_is_accepted(
     assert response.status_code == 201, response.content
 
 
+@pytest.mark.parametrize("enforce_csrf", [False, True], ids=["csrf-exempt-client", "csrf-checked"])
+def test_a_malformed_multipart_body_is_refused_clearly(
+    login_as: Any, uk_officer: User, room: Room, settings: Any, store: Path, enforce_csrf: bool
+) -> None:
+    browser = login_as(Client(enforce_csrf_checks=enforce_csrf), uk_officer)
+    secret = "k" * 32
+    browser.cookies[settings.CSRF_COOKIE_NAME] = secret
+    broken_base64 = (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="x.txt"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+        f"dGV4dA=Q\r\n--{BOUNDARY}--\r\n"
+    ).encode()
+
+    no_boundary = browser.post(
+        f"/api/v1/rooms/{room.pk}/attachments",
+        data=b"whatever",
+        content_type="multipart/form-data",
+        headers={"X-CSRFToken": secret},
+    )
+    base64_garbage = browser.post(
+        f"/api/v1/rooms/{room.pk}/attachments",
+        data=broken_base64,
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        headers={"X-CSRFToken": secret},
+    )
+
+    for response in (no_boundary, base64_garbage):
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["detail"] == "The multipart body is malformed."
+    assert stored_files(store) == []
+
+
 def test_a_request_without_a_file_is_refused_clearly(olivia: Client, room: Room) -> None:
     empty_form = olivia.post(f"/api/v1/rooms/{room.pk}/attachments", data={"note": "hi"})
     as_json = olivia.post(
@@ -905,3 +950,140 @@ def test_purge_uploads_reports_in_words_and_checks_its_argument(olivia: Client, 
 
     with pytest.raises(CommandError, match="positive"):
         call_command("purge_uploads", "--older-than", "0")
+
+
+# --- lifecycle edges ------------------------------------------------------------------------------
+
+
+def test_a_member_removed_during_an_upload_cannot_record_it(
+    uk_officer: User, room: Room, store: Path
+) -> None:
+    in_flight = service.start_upload(
+        uploader=uk_officer, room_id=room.pk, filename="late.txt", declared_type="text/plain"
+    )
+    in_flight.write(b"written while still a member\n")
+    in_flight.complete()
+    Membership.objects.filter(user=uk_officer).update(removed_at=timezone.now())
+
+    with pytest.raises(AccessDenied):
+        in_flight.record()
+
+    assert stored_files(store) == []
+    assert not Attachment.objects.exists()
+
+
+def test_a_closed_exercise_takes_no_uploads_but_its_files_stay_readable(
+    olivia: Client, room: Room, sent_attachment: dict[str, Any], store: Path
+) -> None:
+    Exercise.objects.filter(pk=room.exercise_id).update(status=ExerciseStatus.CLOSED)
+
+    refused = upload(olivia, room, "late.txt", b"too late\n")
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "room_closed"
+    assert len(stored_files(store)) == 1
+    assert download(olivia, sent_attachment["id"]).status_code == 200
+
+
+def test_shredded_room_keys_make_files_unrecoverable_not_garbled(
+    olivia: Client, room: Room, sent_attachment: dict[str, Any]
+) -> None:
+    destroy_room_keys([room.pk])
+
+    response = download(olivia, sent_attachment["id"])
+
+    assert response.status_code == 410
+    assert response.json()["error"]["code"] == "shredded"
+    message_id = Attachment.objects.get(pk=sent_attachment["id"]).message_id
+    (payload,) = service.payloads_for_messages([message_id])[message_id]
+    assert payload["name"] == "Content destroyed by retention policy."
+
+
+def test_a_large_image_is_accepted_without_a_thumbnail(
+    olivia: Client, room: Room, store: Path, settings: Any
+) -> None:
+    settings.LIAISON_THUMBNAIL_SOURCE_MAX_BYTES = 1000
+    image = png_bytes(300, 200, compress_level=0)
+    assert len(image) > 1000
+
+    response = upload(olivia, room, "xray.png", image, "image/png")
+
+    assert response.status_code == 201, response.content
+    payload = response.json()["attachment"]
+    assert (payload["has_thumbnail"], payload["width"], payload["height"]) == (False, 300, 200)
+    assert payload["thumbnail_url"] is None
+    assert len(stored_files(store)) == 1
+    assert olivia.get(f"/api/v1/attachments/{payload['id']}/thumbnail").status_code == 404
+
+
+def test_any_django_storage_backend_holds_attachments(
+    uk_officer: User, room: Room, settings: Any
+) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    data = pdf_of_size(3 * MIB)
+
+    attachment = service.upload_attachment(
+        uploader=uk_officer,
+        room_id=room.pk,
+        filename="manifest.pdf",
+        declared_type="application/pdf",
+        chunks=(data[start : start + 50_000] for start in range(0, len(data), 50_000)),
+    )
+    _, pieces, name = service.open_download(user=uk_officer, attachment_id=attachment.pk)
+
+    assert name == "manifest.pdf"
+    assert b"".join(pieces) == data
+    with storage.open_blob(attachment.storage_name) as handle:
+        assert b"%PDF" not in handle.read()
+
+
+# --- through the real server ----------------------------------------------------------------------
+
+
+@pytest.mark.live_server
+def test_a_file_travels_through_the_real_server_intact(
+    asgi_server: Any, uk_officer: User, gz_officer: User, room: Room, settings: Any
+) -> None:
+    import http.client
+
+    from tests.conftest import session_cookie_header
+
+    data = pdf_of_size(3 * MIB + 12345)
+    body = multipart("manifest.pdf", data, "application/pdf")
+    csrf = "c" * 32
+    cookie = session_cookie_header(uk_officer)[1].decode()
+    connection = http.client.HTTPConnection(asgi_server.host, asgi_server.port, timeout=60)
+    connection.request(
+        "POST",
+        f"/api/v1/rooms/{room.pk}/attachments",
+        body=body,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Cookie": f"{cookie}; {settings.CSRF_COOKIE_NAME}={csrf}",
+            "X-CSRFToken": csrf,
+        },
+    )
+    answer = connection.getresponse()
+    payload = json.loads(answer.read())
+    connection.close()
+    assert answer.status == 201, payload
+    send(uk_officer, room, [payload["attachment"]["id"]])
+
+    reader = session_cookie_header(gz_officer)[1].decode()
+    connection = http.client.HTTPConnection(asgi_server.host, asgi_server.port, timeout=60)
+    connection.request("GET", payload["attachment"]["download_url"], headers={"Cookie": reader})
+    response = connection.getresponse()
+    received = bytearray()
+    while piece := response.read(256 * 1024):
+        received += piece
+    connection.close()
+
+    assert response.status == 200
+    assert response.getheader("Content-Length") == str(len(data))
+    assert response.getheader("Content-Disposition").startswith("attachment;")
+    assert hashlib.sha256(received).hexdigest() == payload["attachment"]["sha256"]
+    assert bytes(received) == data
+    assert AuditEvent.objects.filter(action="attachment.downloaded", actor=gz_officer).count() == 1

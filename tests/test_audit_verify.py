@@ -350,3 +350,23 @@ def test_checkpoint_loop_refuses_nonsense_intervals() -> None:
         call_command("audit", "checkpoint", "--every", "0", "--count", "1")
     with pytest.raises(CommandError, match="only makes sense with --every"):
         call_command("audit", "checkpoint", "--count", "2")
+
+
+def test_a_gap_wider_than_a_read_window_is_still_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_verify, "CHUNK", 3)
+    record_events(14)
+    with triggers_lifted():
+        AuditEvent.objects.filter(seq__gte=4, seq__lte=10).delete()
+
+    found = only_break(audit_verify.verify())
+
+    assert (found.seq, found.reason) == (4, "missing")
+    assert "seqs 4–10 are missing" in found.detail
+
+
+def test_a_long_chain_read_in_small_windows_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_verify, "CHUNK", 4)
+    record_events(17)
+    report = audit_verify.verify()
+    assert report.ok
+    assert report.events_checked == 17

@@ -18,7 +18,7 @@ from django.utils import timezone
 from config.asgi import application
 from liaison import audit
 from liaison.errors import PermissionDenied
-from liaison.models import AuditEvent, ExerciseStatus, Message, Room, User
+from liaison.models import AuditEvent, ExerciseStatus, Membership, Message, Room, User
 from liaison.services import auditing, messaging
 from liaison.verify_export import load_public_key, verify_export
 from tests.audit_helpers import (
@@ -410,6 +410,32 @@ def test_an_auditor_cannot_post_edit_or_delete_through_the_services(
         messaging.delete_message(user=auditor, room_id=room.pk, seq=1)
     assert Message.objects.filter(room=room).count() == 1
     assert not Message.objects.filter(room=room, edited_at__isnull=False).exists()
+
+
+def test_an_auditor_cannot_invite_provision_or_change_memberships(
+    auditor: User, exercise: Any, hmrc: Any, uk_officer: User, outsider: User
+) -> None:
+    from liaison.services import exercises, invitations, memberships
+
+    membership = Membership.objects.get(exercise=exercise, user=uk_officer)
+    attempts = [
+        lambda: invitations.create_invitation(
+            actor=auditor, exercise=exercise, email="x@hmrc.example", agency=hmrc
+        ),
+        lambda: memberships.add_member(actor=auditor, exercise=exercise, user=outsider),
+        lambda: memberships.remove_member(actor=auditor, membership=membership),
+        lambda: memberships.change_role(actor=auditor, membership=membership, role="observer"),
+        lambda: exercises.update_exercise(actor=auditor, exercise=exercise, title="Changed"),
+        lambda: exercises.add_room(actor=auditor, exercise=exercise, name="side-room"),
+        lambda: exercises.close_exercise(actor=auditor, exercise=exercise),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied):
+            attempt()
+    exercise.refresh_from_db()
+    assert (exercise.title, exercise.status) == ("Solid waste CFE", ExerciseStatus.ACTIVE)
+    assert Membership.objects.filter(exercise=exercise, removed_at__isnull=True).count() == 1
+    assert not Room.objects.filter(name="side-room").exists()
 
 
 @pytest.mark.django_db(transaction=True)

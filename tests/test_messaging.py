@@ -252,6 +252,17 @@ def test_nobody_posts_in_an_exercise_that_is_not_active(
     assert refused.value.code == "room_closed"
 
 
+def test_a_resend_after_the_exercise_closed_still_gets_its_original_seq(
+    uk_officer: User, room: Room
+) -> None:
+    first = send(uk_officer, room, client_id="before-closing")
+    Exercise.objects.filter(pk=room.exercise_id).update(status=ExerciseStatus.CLOSED)
+    again = send(uk_officer, room, client_id="before-closing")
+    assert (again.created, again.seq) == (False, first.seq)
+    with pytest.raises(RoomClosed):
+        send(uk_officer, room, client_id="after-closing")
+
+
 def test_an_alert_keeps_its_kind_and_system_kinds_are_refused(uk_officer: User, room: Room) -> None:
     assert send(uk_officer, room, kind="alert").message.kind == "alert"
     with pytest.raises(Invalid, match="kind"):

@@ -72,11 +72,11 @@ UNSENT_MAX_AGE = dt.timedelta(hours=24)
 
 
 def _image_max_pixels() -> int:
-    return int(getattr(settings, "LIAISON_IMAGE_MAX_PIXELS", 50_000_000))
+    return int(settings.LIAISON_IMAGE_MAX_PIXELS)
 
 
 def _thumbnail_source_max_bytes() -> int:
-    return int(getattr(settings, "LIAISON_THUMBNAIL_SOURCE_MAX_BYTES", 32 * 1024 * 1024))
+    return int(settings.LIAISON_THUMBNAIL_SOURCE_MAX_BYTES)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -632,34 +632,80 @@ class AttachmentUpload:
     def _fail(self, error: BaseException) -> None:
         already_aborted = self.state == "aborted"
         self.abort()
-        if already_aborted or not isinstance(error, Invalid | TooLarge):
-            return
-        # A refusal by rule (type, size, quota, image) is a security-relevant event.
-        with transaction.atomic():
-            audit.record(
-                actor=self.uploader,
-                action="attachment.refused",
-                target=("room", self.room.pk),
-                exercise=self.room.exercise,
+        if not already_aborted and isinstance(error, Invalid | TooLarge):
+            _record_refusal(
+                uploader=self.uploader,
+                room=self.room,
                 ip=self.ip,
-                reason=error.code,
-                detail=error.detail[:300],
+                error=error,
                 declared_type=self.declared_type,
                 detected_type=self.content_type or "",
                 bytes_received=self.size,
             )
 
 
+def _record_refusal(
+    *,
+    uploader: User,
+    room: Room,
+    ip: str | None,
+    error: LiaisonError,
+    declared_type: str,
+    detected_type: str = "",
+    bytes_received: int = 0,
+) -> None:
+    """A refusal by rule (type, size, quota, image) is a security-relevant event; recorded in
+    its own transaction since the upload itself fails."""
+    with transaction.atomic():
+        audit.record(
+            actor=uploader,
+            action="attachment.refused",
+            target=("room", room.pk),
+            exercise=room.exercise,
+            ip=ip,
+            reason=error.code,
+            detail=error.detail[:300],
+            declared_type=declared_type[:100],
+            detected_type=detected_type,
+            bytes_received=bytes_received,
+        )
+
+
 def start_upload(
-    *, uploader: User, room_id: object, filename: str, declared_type: str, ip: str | None = None
+    *,
+    uploader: User,
+    room_id: object,
+    filename: str,
+    declared_type: str,
+    ip: str | None = None,
+    at_least: int = 0,
 ) -> AttachmentUpload:
-    """Open an upload into a room the uploader may post in (refused early if the room's quota
-    is already used up)."""
+    """Open an upload into a room the uploader may post in.
+
+    ``at_least`` is a lower bound of the file's size when the transport knows one (from the
+    request's Content-Length): a file that cannot fit the limit or the room's remaining quota
+    is refused at once, before any of it is read.
+    """
     access = access_room(uploader, room_id)
     require_can_post(access)
+    limit = max_upload_bytes()
     quota_left = int(settings.LIAISON_ROOM_QUOTA_BYTES) - room_usage(access.room.pk)
-    if quota_left <= 0:
-        raise TooLarge("This room's storage quota is used up.", field="file")
+    refusal = None
+    if at_least > limit:
+        refusal = TooLarge(f"The file is larger than the {_mib(limit)} limit.", field="file")
+    elif quota_left <= 0:
+        refusal = TooLarge("This room's storage quota is used up.", field="file")
+    elif at_least > quota_left:
+        refusal = TooLarge(
+            "The file does not fit in this room's remaining storage quota "
+            f"({_mib(quota_left)} left).",
+            field="file",
+        )
+    if refusal is not None:
+        _record_refusal(
+            uploader=uploader, room=access.room, ip=ip, error=refusal, declared_type=declared_type
+        )
+        raise refusal
     return AttachmentUpload(
         uploader=uploader,
         room=access.room,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +253,14 @@ def audit_trail(
         has_more_older = len(rows) > page_size
         rows = rows[:page_size]
         has_more_newer = before_seq is not None and bool(rows)
+    codes = dict(
+        Exercise.objects.filter(pk__in={e.exercise_id for e in rows if e.exercise_id}).values_list(
+            "pk", "code"
+        )
+    )
+    for event in rows:  # display helpers, like an annotation
+        event.exercise_code = codes.get(event.exercise_id, "")
+        event.details_json = json.dumps(event.details, ensure_ascii=False, sort_keys=True)
     actions = list(
         AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct()
     )

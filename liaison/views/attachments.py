@@ -31,8 +31,9 @@ from liaison.services import attachments
 from liaison.views.base import api_endpoint, client_ip
 
 FILE_FIELD = "file"
-# Room for the multipart framing around the file (boundaries, part headers, other fields).
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Room for the multipart framing around the file (boundaries, part headers, the odd small
+# field): a body longer than the file limit plus this is refused before it is read.
+MULTIPART_FRAMING_BYTES = 64 * 1024
 
 
 class EncryptingUploadHandler(FileUploadHandler):
@@ -43,9 +44,10 @@ class EncryptingUploadHandler(FileUploadHandler):
     is deleted unless the view records the upload (``discard()`` in every other case).
     """
 
-    def __init__(self, request: HttpRequest, *, room_id: int) -> None:
+    def __init__(self, request: HttpRequest, *, room_id: int, at_least: int = 0) -> None:
         super().__init__(request)
         self.room_id = room_id
+        self.at_least = at_least
         self.upload: attachments.AttachmentUpload | None = None
         self.error: LiaisonError | None = None
 
@@ -68,6 +70,7 @@ class EncryptingUploadHandler(FileUploadHandler):
                 filename=file_name,
                 declared_type=self.content_type or "",
                 ip=client_ip(self.request),
+                at_least=self.at_least,
             )
         except LiaisonError as error:
             self._stop(error)
@@ -109,29 +112,27 @@ def upload(request: HttpRequest, room_id: int) -> HttpResponse:
     """
     if not request.content_type.startswith("multipart/form-data"):
         raise Invalid("Send the file as multipart/form-data in the field 'file'.")
-    limit = attachments.max_upload_bytes()
     try:
         declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared_length = 0
-    if declared_length > limit + MULTIPART_OVERHEAD_BYTES:
-        raise TooLarge(f"The file is larger than the {limit // (1024 * 1024)} MiB limit.")
-    handler = EncryptingUploadHandler(request, room_id=room_id)
+    at_least = max(0, declared_length - MULTIPART_FRAMING_BYTES)
+    handler = EncryptingUploadHandler(request, room_id=room_id, at_least=at_least)
     request.upload_handlers = [handler]
     try:
+        # The body is parsed by whichever comes first: the CSRF check or the view itself.
         return _upload_checked(request, handler)
+    except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
+        raise TooLarge("The request carries too many or too large form fields.") from None
+    except MultiPartParserError:
+        raise Invalid("The multipart body is malformed.") from None
     finally:
         handler.discard()
 
 
 @csrf_protect
 def _upload_checked(request: HttpRequest, handler: EncryptingUploadHandler) -> HttpResponse:
-    try:
-        request.FILES  # noqa: B018 - parsing the body runs the upload handler
-    except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
-        raise TooLarge("The request carries too many or too large form fields.") from None
-    except MultiPartParserError:
-        raise Invalid("The multipart body is malformed.") from None
+    request.FILES  # noqa: B018 - parsing the body runs the upload handler
     if handler.error is not None:
         raise handler.error
     if handler.upload is None or handler.upload.state != "complete":

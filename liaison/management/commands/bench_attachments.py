@@ -14,6 +14,7 @@ measure memory, ``--pid``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import hashlib
 import http.client
@@ -163,12 +164,16 @@ class Command(BaseCommand):
         parser.add_argument("--room", type=int, help="with --url: a room the session may post in")
         parser.add_argument("--pid", type=int, help="with --url: the server's process id")
         parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["prepare"]:
             self._prepare()
             return
         size = options["size_mib"] * MIB
+        if options["in_process"]:
+            asyncio.run(self._in_process(options["session"], options["room"], size))
+            return
         if size > settings.LIAISON_ATTACHMENT_MAX_BYTES and not options["url"]:
             size = settings.LIAISON_ATTACHMENT_MAX_BYTES
         if options["url"]:
@@ -232,6 +237,30 @@ class Command(BaseCommand):
         try:
             self._wait_for(port, server)
             self._run(f"http://127.0.0.1:{port}", world["session"], world["room"], server.pid, size)
+            self.stdout.write(
+                "\nThe same through the ASGI application alone, in a fresh process (the body fed "
+                "in 64 KiB messages as a streaming server would, no daphne buffering):"
+            )
+            alone = subprocess.run(
+                [
+                    *manage,
+                    "bench_attachments",
+                    "--in-process",
+                    "--session",
+                    world["session"],
+                    "--room",
+                    str(world["room"]),
+                    "--size-mib",
+                    str(size // MIB),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=settings.BASE_DIR,
+            )
+            self.stdout.write(alone.stdout.rstrip())
+            if alone.returncode:
+                raise CommandError(f"the in-process run failed:\n{alone.stderr[-3000:]}")
             shutil.rmtree(folder / "attachments", ignore_errors=True)
         except CommandError:
             log.flush()
@@ -400,3 +429,99 @@ class Command(BaseCommand):
             )
         if not intact:
             raise CommandError("the downloaded bytes differ from the uploaded ones")
+
+    # -- the application alone --
+
+    async def _in_process(self, session: str, room: int, size: int) -> None:
+        """Drive the ASGI application directly, so the figures show what the application
+        itself holds, apart from the server in front of it."""
+        from config.asgi import application
+
+        pid = os.getpid()
+        csrf = secrets.token_hex(16)
+        cookies = f"{settings.SESSION_COOKIE_NAME}={session}; {settings.CSRF_COOKIE_NAME}={csrf}"
+        common = [(b"cookie", cookies.encode()), (b"host", b"127.0.0.1")]
+
+        async def call(method: str, path: str, headers: list, body: Iterator[bytes]) -> Any:
+            status: dict[str, Any] = {"digest": hashlib.sha256(), "received": 0, "body": b""}
+            pending = iter(body)
+            finished = False
+
+            async def receive() -> dict[str, Any]:
+                nonlocal finished
+                if finished:  # the client stays connected until the response is complete
+                    await asyncio.Event().wait()
+                piece = next(pending, None)
+                if piece is None:
+                    finished = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                return {"type": "http.request", "body": piece, "more_body": True}
+
+            async def send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    status["status"] = message["status"]
+                elif message["type"] == "http.response.body":
+                    piece = message.get("body", b"")
+                    status["digest"].update(piece)
+                    status["received"] += len(piece)
+                    if status["status"] != 200 and len(status["body"]) < 1000:
+                        status["body"] += piece
+
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": method,
+                "scheme": "http",
+                "path": path,
+                "raw_path": path.encode(),
+                "query_string": b"",
+                "root_path": "",
+                "headers": [*common, *headers],
+                "client": ("127.0.0.1", 50000),
+                "server": ("127.0.0.1", 80),
+            }
+            await application(scope, receive, send)
+            return status
+
+        def split(pieces: Iterator[bytes]) -> Iterator[bytes]:
+            for piece in pieces:
+                for start in range(0, len(piece), 64 * 1024):
+                    yield piece[start : start + 64 * 1024]
+
+        async def upload(file: GeneratedFile) -> dict[str, Any]:
+            length, body = _multipart(file)
+            headers = [
+                (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+                (b"content-length", str(length).encode()),
+                (b"x-csrftoken", csrf.encode()),
+            ]
+            answer = await call("POST", f"/api/v1/rooms/{room}/attachments", headers, split(body))
+            if answer["status"] != 201:
+                raise CommandError(f"upload answered {answer['status']}: {answer['body']!r}")
+            return answer
+
+        warm_up = GeneratedFile(2 * MIB)
+        await upload(warm_up)
+        file = GeneratedFile(size)
+        with ServerMemory(pid) as upload_memory:
+            started = time.perf_counter()
+            await upload(file)
+            upload_seconds = time.perf_counter() - started
+        from liaison.models import Attachment
+
+        latest = await asyncio.to_thread(lambda: Attachment.objects.order_by("-pk").first().pk)
+        with ServerMemory(pid) as download_memory:
+            started = time.perf_counter()
+            answer = await call("GET", f"/api/v1/attachments/{latest}", [], iter(()))
+            download_seconds = time.perf_counter() - started
+        intact = answer["received"] == size and answer["digest"].hexdigest() == file.sha256
+        self.stdout.write(f"upload     {_rate(size, upload_seconds)}")
+        self.stdout.write(f"download   {_rate(size, download_seconds)}   bytes identical: {intact}")
+        for label, memory in (("upload", upload_memory), ("download", download_memory)):
+            growth = memory.growth_mib or 0.0
+            verdict = "PASS" if growth < MEMORY_GOAL_MIB else "FAIL"
+            self.stdout.write(
+                f"{label:10} application peak memory growth {growth:7.1f} MiB "
+                f"(baseline RSS {memory.baseline_kib / 1024:.1f} MiB) {verdict}"
+            )
