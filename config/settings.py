@@ -222,7 +222,9 @@ AXES_FAILURE_LIMIT = env_int("LIAISON_LOCKOUT_FAILURES", 5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_RESET_ON_SUCCESS = True
+# Failures are cleared when both factors pass (liaison/views/accounts.py), never by a password
+# alone: otherwise signing in with the password again would reset the count of wrong codes.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "liaison.views.accounts.lockout_response"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False

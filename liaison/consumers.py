@@ -26,20 +26,23 @@ from liaison.services import messaging, presence
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 10.0
+# Live events held for one socket while it answers a frame, beyond which further ones are
+# dropped rather than kept without bound; the client heals the gap with ``sync``. Control
+# events are never held or dropped.
+MAX_BACKLOG = 500
 
-# Handlers that touch no database: dispatched without the thread hop.
-NO_DATABASE_HANDLERS = frozenset(
+# Handlers that touch no database: dispatched without the thread hop. The live ones may be
+# dropped when the socket falls behind; the control ones never are.
+LIVE_HANDLERS = frozenset(
     {
         "room_message_new",
         "room_message_updated",
         "room_typing",
         "room_read",
         "room_presence",
-        "room_closed",
-        "user_revoked",
-        "user_session_ended",
     }
 )
+CONTROL_HANDLERS = frozenset({"room_closed", "user_revoked", "user_session_ended"})
 
 
 class FrameRate:
@@ -71,14 +74,30 @@ frame_rate = FrameRate()
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
-    """One socket in one room, for one signed-in user."""
+    """One socket in one room, for one signed-in user.
+
+    Client frames are answered one at a time, in order, by a worker task, so the event loop
+    keeps draining the channel layer meanwhile. Live events that arrive while a frame is being
+    answered are held and sent right after its reply: the sender sees ``message.ack`` before
+    its own ``message.new``, and a ``sync`` ends with ``sync.done`` before live frames resume.
+    """
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         name = str(message.get("type", "")).replace(".", "_")
-        if name in NO_DATABASE_HANDLERS:
+        if name in CONTROL_HANDLERS:
             await getattr(self, name)(message)
-        else:
+        elif name in LIVE_HANDLERS:
+            if not self.live():
+                return
+            if self.busy:
+                if len(self.held) < MAX_BACKLOG:
+                    self.held.append(message)
+                return
+            await getattr(self, name)(message)
+        elif name.startswith("websocket_"):
             await super().dispatch(message)
+        else:
+            logger.warning("room socket ignored an unknown event type %r", name[:60])
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -91,6 +110,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.joined: list[str] = []
         self.watchdog: asyncio.Task[None] | None = None
+        self.worker: asyncio.Task[None] | None = None
+        self.frames: asyncio.Queue[tuple[str | None, bytes | None]] = asyncio.Queue()
+        self.busy = False
+        self.held: list[dict[str, Any]] = []
         client = self.scope.get("client") or [None]
         self.ip: str | None = client[0]
         # Accept first so the browser sees our close code; a refused handshake would only
@@ -114,11 +137,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.grant = grant
         self.watchdog = asyncio.create_task(self.watch())
+        self.worker = asyncio.create_task(self.work())
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        if self.watchdog is not None:
-            self.watchdog.cancel()
+        for task in (self.watchdog, self.worker):
+            if task is not None:
+                task.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.grant is not None:
@@ -161,6 +186,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not frame_rate.allow(self.user.pk, settings.LIAISON_WS_RATE_PER_10S):
             await self.send_error("rate_limited", "Too many frames; slow down.")
             await self.shut(presence.CLOSE_RATE_LIMITED)
+            return
+        # The rate limit bounds this queue: at most LIAISON_WS_RATE_PER_10S frames wait.
+        self.frames.put_nowait((text_data, bytes_data))
+
+    async def work(self) -> None:
+        """Answer queued frames in order; after each, send the live events held meanwhile."""
+        while not self.closing:
+            text_data, bytes_data = await self.frames.get()
+            self.busy = True
+            try:
+                await self.answer(text_data, bytes_data)
+            except Exception:
+                logger.exception("room socket frame worker failed in room %s", self.room_id)
+            finally:
+                self.busy = False
+            held, self.held = self.held, []
+            for message in held:
+                await getattr(self, message["type"].replace(".", "_"))(message)
+
+    async def answer(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        if self.closing:
             return
         if text_data is None:
             await self.send_error("invalid", "Frames must be JSON text, not binary.")

@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from liaison.models import Message, Room, User
+from liaison.models import Message, ReadMarker, Room, User
 from liaison.services import messaging
 from tests.conftest import LiveServer, sign_in
 
@@ -198,6 +198,102 @@ def test_two_officers_chat_and_the_one_who_dropped_off_misses_nothing(
     guangzhou.close()
 
 
+def test_a_message_the_live_stream_lost_is_fetched_when_the_next_one_jumps_ahead(
+    browser: Any,
+    asgi_server: LiveServer,
+    uk_officer: User,
+    gz_officer: User,
+    room: Room,
+) -> None:
+    from playwright.sync_api import expect
+
+    london, olivia = open_room(browser, asgi_server, uk_officer, room)
+    guangzhou, li_wei = open_room(browser, asgi_server, gz_officer, room)
+    send(li_wei, "First.")
+    expect(message(olivia, "First.")).to_have_count(1)
+
+    # Stored by the service in this test process: its live event never reaches the server's
+    # sockets, exactly like a delivery the at-most-once channel layer dropped.
+    messaging.send_message(
+        sender=gz_officer, room_id=room.pk, client_id="lost-1", body="Lost on the way."
+    )
+    expect(message(olivia, "Lost on the way.")).to_have_count(0)
+
+    # The next live message jumps from seq 1 to 3: the page asks for the gap and fills it.
+    send(li_wei, "Third.")
+    expect(message(olivia, "Third.")).to_have_count(1)
+    expect(message(olivia, "Lost on the way.")).to_have_count(1)
+    assert seqs(olivia) == [1, 2, 3]
+    assert bodies(olivia) == ["First.", "Lost on the way.", "Third."]
+    london.close()
+    guangzhou.close()
+
+
+def test_unread_counts_show_for_the_other_rooms_and_reading_moves_the_marker(
+    browser: Any,
+    asgi_server: LiveServer,
+    uk_officer: User,
+    gz_officer: User,
+    room: Room,
+    lane_room: Room,
+) -> None:
+    from playwright.sync_api import expect
+
+    for n in (1, 2):
+        messaging.send_message(
+            sender=gz_officer, room_id=lane_room.pk, client_id=f"lane-{n}", body=f"Lane {n}"
+        )
+    messaging.send_message(
+        sender=gz_officer, room_id=room.pk, client_id="general-1", body="Hello London."
+    )
+
+    london, olivia = open_room(browser, asgi_server, uk_officer, room)
+
+    lane_badge = olivia.locator(f'[data-unread-for="{lane_room.pk}"]')
+    expect(lane_badge).to_be_visible()
+    expect(lane_badge).to_have_text("2")
+    expect(olivia.locator(f'[data-unread-for="{room.pk}"]')).to_be_hidden()
+    expect(message(olivia, "Hello London.")).to_have_count(1)
+
+    # Seen on a focused page: the read marker follows, so the count is 0 next time.
+    olivia.bring_to_front()
+    marker = None
+    for _ in range(100):
+        marker = ReadMarker.objects.filter(user=uk_officer, room=room).first()
+        if marker is not None and marker.last_read_seq == 1:
+            break
+        olivia.wait_for_timeout(100)
+    assert marker is not None
+    assert marker.last_read_seq == 1
+    london.close()
+
+
+def test_a_message_the_server_refuses_is_marked_not_sent_with_the_reason(
+    browser: Any, asgi_server: LiveServer, uk_officer: User, room: Room
+) -> None:
+    from playwright.sync_api import expect
+
+    london, olivia = open_room(browser, asgi_server, uk_officer, room)
+
+    # Only a control character: empty once the server has cleaned it.
+    send(olivia, "\u0007")
+    failed = olivia.locator("#chat-outbox > li.msg")
+    expect(failed).to_have_attribute("data-state", "failed")
+    expect(failed.locator(".msg-state")).to_have_text("not sent")
+    expect(failed.locator(".msg-failure")).to_have_text("Not accepted: The message is empty.")
+    expect(olivia.locator("#chat-notice")).to_contain_text("The message is empty.")
+    failed.get_by_role("button", name="Discard").click()
+    expect(failed).to_have_count(0)
+    assert (
+        olivia.evaluate(
+            "key => sessionStorage.getItem(key)", f"liaison.outbox.{uk_officer.pk}.{room.pk}"
+        )
+        is None
+    )
+    assert not Message.objects.exists()
+    london.close()
+
+
 def test_times_are_in_the_readers_zone_with_the_senders_local_time_on_hover(
     browser: Any,
     asgi_server: LiveServer,
@@ -269,7 +365,7 @@ def test_message_text_is_shown_as_text_and_only_web_links_are_linked(
     guangzhou.close()
 
 
-def test_an_officer_edits_and_deletes_her_message_and_the_other_sees_it_live(
+def test_an_officer_edits_and_deletes_her_message_and_the_other_sees_it(
     browser: Any,
     asgi_server: LiveServer,
     uk_officer: User,
@@ -296,10 +392,15 @@ def test_an_officer_edits_and_deletes_her_message_and_the_other_sees_it_live(
     expect(edited).to_have_count(1)
     expect(edited.locator(".msg-edited")).to_have_text("edited")
 
+    # Li Wei is offline when she deletes it; he still learns of it once back.
+    guangzhou.set_offline(True)
+    expect(li_wei.locator("#chat-status")).to_have_attribute("data-state", "offline")
     olivia.once("dialog", lambda dialog: dialog.accept())
     mine = message(olivia, "Seal number 884213 (corrected).")
     mine.hover()
     mine.locator(".msg-delete").click()
+    expect(olivia.locator("#chat-messages > li.msg.deleted")).to_have_count(1)
+    guangzhou.set_offline(False)
     gone = li_wei.locator("#chat-messages > li.msg.deleted")
     expect(gone).to_have_count(1)
     expect(gone.locator(".msg-body")).to_have_text("This message was deleted.")

@@ -113,7 +113,9 @@ def test_the_reader_time_zone_is_their_own(gz_officer: User, room: Room) -> None
     assert scan(response).chat["time-zone"] == "Asia/Shanghai"
 
 
-def test_an_auditor_reads_the_room_with_the_composer_disabled(auditor: User, room: Room) -> None:
+def test_an_auditor_reads_the_room_with_the_composer_disabled(
+    auditor: User, room: Room, lane_room: Room
+) -> None:
     response = sign_in(Client(), auditor).get(room_url(room))
 
     assert response.status_code == 200
@@ -122,6 +124,7 @@ def test_an_auditor_reads_the_room_with_the_composer_disabled(auditor: User, roo
     assert "disabled" in page.ids["chat-input"]
     assert "disabled" in page.ids["chat-send"]
     assert "Auditors have read-only access." in response.content.decode()
+    assert f'href="/rooms/{lane_room.pk}/"' in response.content.decode()
 
 
 def test_an_observer_sees_the_composer_disabled_with_the_reason(

@@ -591,3 +591,10 @@ async def test_a_second_socket_of_the_same_person_counts_once(
     assert (await first.expect("presence"))["online"] == [uk_officer.pk]
     await first.close()
     await asyncio.sleep(0)
+
+
+async def test_an_unknown_group_event_is_ignored(ws_headers, uk_officer: User, room: Room) -> None:
+    olivia = await joined(ws_headers, uk_officer, room)
+    await get_channel_layer().group_send(events.room_group(room.pk), {"type": "room.unheard.of"})
+    await olivia.still_up()
+    await olivia.close()

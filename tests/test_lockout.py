@@ -23,6 +23,13 @@ from tests.security_support import (
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(settings: Any) -> None:
+    """Argon2's deliberate slowness is not what these tests are about."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 WINDOW_SECONDS = 15 * 60
 
 
@@ -224,3 +231,23 @@ def test_unknown_accounts_are_locked_the_same_way(clock: Any) -> None:
         assert response.status_code == 400
     response = client.post("/login/", {"username": "nobody@hmrc.example", "password": "x" * 14})
     assert response.status_code == 429
+
+
+def test_a_password_only_sign_in_elsewhere_does_not_clear_wrong_codes(
+    password: str, clock: Any
+) -> None:
+    """Django's admin sign-in takes the password alone (the second step still follows): it must
+    not wipe the count of wrong codes."""
+    staff = UserFactory(email="ops@hmrc.example", is_staff=True)
+    device = authenticator(staff)
+    client = Client()
+    password_step(client, staff, password)
+    for _ in range(4):
+        assert code_step(client, wrong_code(device)).status_code == 400
+        clock.shift(20)
+    admin_sign_in = client.post(
+        "/django-admin/login/", {"username": staff.email, "password": password}
+    )
+    assert admin_sign_in.status_code == 302
+    assert client.get("/django-admin/")["Location"].startswith("/login/otp/")
+    assert code_step(client, wrong_code(device)).status_code == 429

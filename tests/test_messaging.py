@@ -30,7 +30,7 @@ from liaison.models import (
     Room,
     User,
 )
-from liaison.services import memberships
+from liaison.services import attachments, memberships
 from liaison.services.messaging import (
     delete_message,
     edit_message,
@@ -267,6 +267,34 @@ def test_an_alert_keeps_its_kind_and_system_kinds_are_refused(uk_officer: User, 
     assert send(uk_officer, room, kind="alert").message.kind == "alert"
     with pytest.raises(Invalid, match="kind"):
         send(uk_officer, room, kind="shout")
+
+
+def test_a_message_carries_the_senders_upload_and_a_bad_attachment_stores_nothing(
+    uk_officer: User, gz_officer: User, room: Room
+) -> None:
+    upload = attachments.upload_attachment(
+        uploader=uk_officer,
+        room_id=room.pk,
+        filename="manifest.txt",
+        declared_type="text/plain",
+        chunks=[b"MSKU 7710322 24300 kg\n"],
+    )
+    result = send(uk_officer, room, body="", attachment_ids=[upload.pk])
+    assert result.message.kind == "attachment"
+    (row,) = audit_rows("message.sent")
+    assert row.details["attachments"] == [upload.pk]
+    seen = selectors.messages_before(user=gz_officer, room_id=room.pk).messages[0]
+    assert [a["id"] for a in seen["attachments"]] == [upload.pk]
+    assert seen["attachments"][0]["name"] == "manifest.txt"
+
+    for refused in ([upload.pk], [987654]):
+        with pytest.raises(Invalid, match="ttachment"):
+            send(uk_officer, room, body="again", attachment_ids=refused)
+    room.refresh_from_db()
+    assert room.last_seq == 1
+    assert Message.objects.count() == 1
+    with pytest.raises(Invalid, match="at most 10"):
+        send(uk_officer, room, attachment_ids=list(range(1, 12)))
 
 
 # --- at rest --------------------------------------------------------------------------------

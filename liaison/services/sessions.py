@@ -34,6 +34,7 @@ from django.utils.crypto import constant_time_compare
 from liaison import audit, events
 from liaison.errors import AccessDenied
 from liaison.models import User, UserSession
+from liaison.services import twofactor
 
 # At most one ``last_seen_at`` write per session per this interval.
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
@@ -111,8 +112,6 @@ def socket_session_problem(*, user_id: int, session_key: str | None) -> str | No
     Consumers call it on connect, on every frame and from a watchdog. It only reads; the
     session itself is ended by the next HTTP request or by whoever revokes it.
     """
-    from liaison.services import twofactor
-
     if not session_key:
         return NO_SESSION
     data = session_store(session_key).load()

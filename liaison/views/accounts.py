@@ -113,6 +113,14 @@ def count_second_factor_failure(request: HttpRequest, email: str) -> None:
     )
 
 
+def clear_failures(request: HttpRequest, email: str) -> None:
+    """Both factors passed: forget this account's and this address's earlier failures."""
+    AxesProxyHandler.update_request(request)
+    AxesProxyHandler.get_implementation().reset_user_attempts(
+        request, {settings.AXES_USERNAME_FORM_FIELD: email}
+    )
+
+
 def lockout_response(
     request: HttpRequest, response: Any = None, credentials: Any = None, *args: Any, **kwargs: Any
 ) -> HttpResponse:
@@ -142,6 +150,7 @@ def complete_sign_in(request: HttpRequest, user: User, device: Any, backend: str
     for key in PENDING_KEYS:
         request.session.pop(key, None)
     otp_login(request, device)
+    clear_failures(request, user.email)
 
 
 def _pending_user(request: HttpRequest) -> tuple[User | None, str | None]:

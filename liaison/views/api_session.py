@@ -22,6 +22,7 @@ from liaison.errors import Invalid
 from liaison.models import User
 from liaison.services import twofactor
 from liaison.views.accounts import (
+    clear_failures,
     count_second_factor_failure,
     is_locked_out,
     lockout_response,
@@ -102,6 +103,7 @@ def _sign_in(request: HttpRequest) -> HttpResponse:
         sign_out(request)
     login(request, user, backend=user.backend)
     otp_login(request, passed.device)
+    clear_failures(request, user.email)
     body: dict[str, Any] = {"user": user_json(user)}
     if passed.method == "recovery_code":
         body["recovery_codes_left"] = passed.recovery_codes_left

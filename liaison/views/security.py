@@ -18,6 +18,7 @@ from liaison.errors import Invalid
 from liaison.models import AuditEvent, User, UserSession
 from liaison.services import accounts, sessions, twofactor
 from liaison.views.accounts import (
+    clear_failures,
     is_locked_out,
     lockout_response,
     safe_next,
@@ -316,6 +317,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
                 request.session.cycle_key()
                 sessions.rekey_session(old_key=old_key, new_key=request.session.session_key)
                 otp_login(request, device)
+                clear_failures(request, user.email)
                 return render(
                     request,
                     "liaison/security/recovery_codes.html",

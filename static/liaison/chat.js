@@ -61,6 +61,8 @@ function start(root) {
     syncing: false,
     resyncWanted: false,
     historyPending: false,
+    historyQueue: [], // what each history request on this socket was for: "earlier" | "refresh"
+    caughtUp: false, // a sync has completed at least once
     outbox: loadOutbox(),
     inFlight: new Set(), // client_ids sent on this socket and not yet answered
     syncFrom: 0,
@@ -108,7 +110,12 @@ function start(root) {
     state.attempt = 0;
     setStatus("syncing", "Catching up…");
     state.syncing = false;
+    state.historyQueue = [];
     requestSync();
+    if (state.caughtUp) {
+      // sync replays by seq only; the newest page again brings edits and deletions missed.
+      if (send({ type: "history", limit: cfg.pageSize })) state.historyQueue.push("refresh");
+    }
     flushOutbox();
     startHeartbeat();
   }
@@ -288,6 +295,7 @@ function start(root) {
 
   function onSyncDone(lastSeq) {
     state.syncing = false;
+    state.caughtUp = true;
     if (ui.status.dataset.state === "syncing") {
       setStatus("online", state.canPost ? "Connected" : "Connected · read-only");
     }
@@ -303,6 +311,7 @@ function start(root) {
   function loadEarlier() {
     if (state.historyPending || state.minSeq === null || state.minSeq <= 1) return;
     if (send({ type: "history", before_seq: state.minSeq, limit: cfg.pageSize })) {
+      state.historyQueue.push("earlier");
       state.historyPending = true;
       ui.earlier.disabled = true;
       ui.earlier.textContent = "Loading…";
@@ -316,6 +325,10 @@ function start(root) {
   }
 
   function onHistory(messages) {
+    if (state.historyQueue.shift() === "refresh") {
+      messages.forEach((message) => upsertMessage(message));
+      return;
+    }
     historyDone();
     const before = ui.log.scrollHeight - ui.log.scrollTop;
     messages.forEach((message) => upsertMessage(message));
@@ -406,6 +419,7 @@ function start(root) {
     const seq = message.seq;
     const existing = state.messages.get(seq);
     if (existing && message.provisional) return;
+    if (existing && sameMessage(existing.data, message)) return; // a duplicate: keep the node
     const atBottom = isNearBottom();
     const el = renderMessage(message);
     const knownClient = clientId || (existing && existing.el.dataset.clientId);
@@ -426,6 +440,18 @@ function start(root) {
     }
     if (!existing && atBottom) scrollToBottom();
     updateEarlier();
+  }
+
+  function sameMessage(a, b) {
+    return (
+      !a.provisional &&
+      a.body === b.body &&
+      a.edited_at === b.edited_at &&
+      a.deleted === b.deleted &&
+      a.shredded === b.shredded &&
+      a.error === b.error &&
+      JSON.stringify(a.attachments || []) === JSON.stringify(b.attachments || [])
+    );
   }
 
   function insertInOrder(el, seq) {
