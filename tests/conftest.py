@@ -79,6 +79,14 @@ def _flush_lifts_the_sqlite_audit_trigger() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _quick_password_hashing(request: pytest.FixtureRequest, settings: Any) -> None:
+    """Argon2 is deliberately slow (about a second per account on this machine), which is not
+    what tests are about. The test of the production hasher opts out with ``@pytest.mark.argon2``."""
+    if request.node.get_closest_marker("argon2") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_keys_cache() -> Iterator[None]:
     """Each test starts with no unwrapped data keys cached (the database is rolled back)."""
     from liaison.crypto import roomkeys

@@ -81,6 +81,7 @@ def test_an_open_redirect_after_login_is_refused(client: Client, password: str) 
     assert response["Location"] == "/"
 
 
+@pytest.mark.argon2
 def test_passwords_are_hashed_with_argon2(password: str) -> None:
     user = UserFactory()
     assert User.objects.get(pk=user.pk).password.startswith("argon2$")

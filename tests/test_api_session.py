@@ -22,12 +22,6 @@ from tests.security_support import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(settings: Any) -> None:
-    """Argon2's deliberate slowness is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def credentials(user: User, password: str, otp: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"email": user.email, "password": password}
     if otp is not None:

@@ -33,12 +33,6 @@ START = dt.datetime(2030, 7, 1, 8, 0, tzinfo=dt.UTC)
 END = dt.datetime(2030, 9, 30, 18, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(settings: Any) -> None:
-    """Accounts are made by the dozen here; Argon2's deliberate slowness only slows the suite."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
     return make_removed_coordinator(exercise, hmrc)

@@ -39,12 +39,6 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "Nansha-container-check-2026"
 
 
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(settings: Any) -> None:
-    """Accounts are made by the dozen here; Argon2's deliberate slowness only slows the suite."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
     return make_removed_coordinator(exercise, hmrc)

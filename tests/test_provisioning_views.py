@@ -29,12 +29,6 @@ from tests.groups_support import AuditWatch, make_removed_coordinator
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(settings: Any) -> None:
-    """Accounts are made by the dozen here; Argon2's deliberate slowness only slows the suite."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
     return make_removed_coordinator(exercise, hmrc)

@@ -24,12 +24,6 @@ IDLE = dt.timedelta(minutes=30)
 LIFETIME = dt.timedelta(hours=12)
 
 
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(settings: Any) -> None:
-    """Argon2's deliberate slowness is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def clock(time_machine: Any) -> Any:
     time_machine.move_to("2026-03-02 09:00:00+00:00", tick=False)

@@ -18,12 +18,6 @@ from tests.security_support import authenticator, password_step
 TEMPLATES = Path(__file__).resolve().parent.parent / "liaison" / "templates"
 
 
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(settings: Any) -> None:
-    """Argon2's deliberate slowness is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class InlineCodeFinder(HTMLParser):
     """Collects everything a strict CSP would block in a page."""
 

@@ -29,12 +29,6 @@ from tests.security_support import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(settings: Any) -> None:
-    """Argon2's deliberate slowness is not what these tests are about."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def signed_in_user_id(client: Client) -> str | None:
     return client.session.get("_auth_user_id")
 
