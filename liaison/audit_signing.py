@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +26,7 @@ from django.dispatch import receiver
 from django.test.signals import setting_changed
 
 from liaison.crypto.errors import KeyringError
+from liaison.crypto.keyring import create_private_exclusive
 
 RAW_KEY_BYTES = 32
 DEV_KEY_FILE_NAME = "audit-signing-key"
@@ -69,22 +67,6 @@ def new_private_key_text() -> str:
         serialization.NoEncryption(),
     )
     return base64.b64encode(raw).decode() + "\n"
-
-
-def _create_exclusive(path: Path, text: str) -> None:
-    """Create ``path`` (mode 0600) only if absent, so concurrent first uses agree on one key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def dev_key_path() -> Path:
@@ -128,7 +110,7 @@ def load_signing_key() -> Ed25519PrivateKey:
         )
     path = dev_key_path()
     if not path.exists():
-        _create_exclusive(path, new_private_key_text())
+        create_private_exclusive(path, new_private_key_text())
     return _private_from_text(path.read_text(), source=str(path))
 
 

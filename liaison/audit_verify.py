@@ -33,27 +33,14 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from liaison import audit_checkpoints, audit_signing
-from liaison.audit import GENESIS_HASH, canonical, message_link_hash
+from liaison.audit import GENESIS_HASH, HASHED_FIELDS, canonical, message_link_hash
 from liaison.models import AuditEvent, Exercise, Message, Room
 
 CHUNK = 5000
 _NO_OFFSET = dt.timedelta(0)
 MESSAGE_CHUNK = 2000
 
-AUDIT_FIELDS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "exercise_id",
-    "ip",
-    "details",
-    "prev_hash",
-    "hash",
-)
+AUDIT_FIELDS = (*HASHED_FIELDS, "hash")
 MESSAGE_FIELDS = (
     "seq",
     "sender_id",

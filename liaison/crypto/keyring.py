@@ -201,8 +201,9 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
-def _create_exclusive(path: Path, text: str) -> None:
-    """Create ``path`` only if absent: two processes starting at once agree on one keyring."""
+def create_private_exclusive(path: Path, text: str) -> None:
+    """Create ``path`` (owner-only) only if absent: two processes starting at once agree on one
+    file, whichever wrote first."""
     tmp = _private_temp(path, text)
     try:
         with contextlib.suppress(FileExistsError):
@@ -238,7 +239,7 @@ def load_keyring() -> LocalKeyring:
     if path is None:
         raise KeyringError("No keyring configured: set LIAISON_KEYRING_FILE or LIAISON_KEYRING.")
     if not path.exists() and getattr(settings, "LIAISON_KEYRING_AUTOCREATE", False):
-        _create_exclusive(path, new_keyring_json("dev-1"))
+        create_private_exclusive(path, new_keyring_json("dev-1"))
     return LocalKeyring.from_json(read_keyring_file(path), source=str(path))
 
 
