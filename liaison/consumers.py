@@ -1,9 +1,11 @@
 """The room WebSocket (docs/api/websocket.md). Thin: parse and check a frame, call one named
 sync service through ``database_sync_to_async``, send the result.
 
-Group events that only forward what a service already prepared skip Channels' per-handler
-database hop (``aclose_old_connections``), which would otherwise cost a thread switch on
-every delivery to every socket.
+Each socket answers its frames in order from one worker task, so group events keep flowing
+while a frame waits for the database. Incoming frames and group events skip Channels'
+per-message database hop (``aclose_old_connections``): group events touch no database and the
+worker's calls clean up their own connections, and otherwise every delivery to every socket
+would first wait its turn on the (possibly busy) database thread.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ RATE_WINDOW_SECONDS = 10.0
 # dropped rather than kept without bound; the client heals the gap with ``sync``. Control
 # events are never held or dropped.
 MAX_BACKLOG = 500
+# How often a socket reports the person's activity on the session (the session policy itself
+# records at most one write a minute).
+TOUCH_SECONDS = 30.0
 
-# Handlers that touch no database: dispatched without the thread hop. The live ones may be
-# dropped when the socket falls behind; the control ones never are.
+# Group-event handlers that touch no database: dispatched without Channels' thread hop. The
+# live ones may be held or dropped when the socket falls behind; the control ones never are.
 LIVE_HANDLERS = frozenset(
     {
         "room_message_new",
@@ -77,9 +82,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     """One socket in one room, for one signed-in user.
 
     Client frames are answered one at a time, in order, by a worker task, so the event loop
-    keeps draining the channel layer meanwhile. Live events that arrive while a frame is being
-    answered are held and sent right after its reply: the sender sees ``message.ack`` before
-    its own ``message.new``, and a ``sync`` ends with ``sync.done`` before live frames resume.
+    keeps delivering group events meanwhile. Only what ordering needs is held back until a
+    reply is out: the user's own new messages while a ``message.send`` is answered (the sender
+    sees ``message.ack`` first), and every live event during a ``sync`` (``sync.done`` comes
+    before live frames resume).
     """
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -89,15 +95,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         elif name in LIVE_HANDLERS:
             if not self.live():
                 return
-            if self.busy:
+            if self.holds(name, message):
                 if len(self.held) < MAX_BACKLOG:
                     self.held.append(message)
                 return
             await getattr(self, name)(message)
+        elif name == "websocket_receive":
+            # Only queues the frame for the worker (whose database calls clean up their own
+            # connections): no hop to the database thread, which may be busy, for every frame.
+            await self.websocket_receive(message)
         elif name.startswith("websocket_"):
             await super().dispatch(message)
         else:
             logger.warning("room socket ignored an unknown event type %r", name[:60])
+
+    def holds(self, name: str, message: dict[str, Any]) -> bool:
+        if self.holding == "all":
+            return True
+        if self.holding == "own" and name == "room_message_new":
+            sender = (message.get("message") or {}).get("sender") or {}
+            return sender.get("id") == self.user.pk
+        return False
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -112,8 +130,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.watchdog: asyncio.Task[None] | None = None
         self.worker: asyncio.Task[None] | None = None
         self.frames: asyncio.Queue[tuple[str | None, bytes | None]] = asyncio.Queue()
-        self.busy = False
+        self.holding: str | None = None  # "own" during a send, "all" during a sync
         self.held: list[dict[str, Any]] = []
+        self.touched_at = -TOUCH_SECONDS
         client = self.scope.get("client") or [None]
         self.ip: str | None = client[0]
         # Accept first so the browser sees our close code; a refused handshake would only
@@ -194,16 +213,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Answer queued frames in order; after each, send the live events held meanwhile."""
         while not self.closing:
             text_data, bytes_data = await self.frames.get()
-            self.busy = True
             try:
                 await self.answer(text_data, bytes_data)
             except Exception:
                 logger.exception("room socket frame worker failed in room %s", self.room_id)
             finally:
-                self.busy = False
+                self.holding = None
             held, self.held = self.held, []
             for message in held:
-                await getattr(self, message["type"].replace(".", "_"))(message)
+                try:
+                    await getattr(self, message["type"].replace(".", "_"))(message)
+                except Exception:
+                    logger.exception("room socket could not forward a held event")
 
     async def answer(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if self.closing:
@@ -226,6 +247,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_error(error.code, error.detail, client_id)
             return
         handler = getattr(self, "on_" + frame.type.replace(".", "_"))
+        self.holding = {"message.send": "own", "sync": "all"}.get(frame.type)
         try:
             await handler(frame.fields)
         except presence.SocketSessionEnded:
@@ -322,13 +344,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "pong"})
 
     async def call(self, action: Any, *, activity: bool = True, **kwargs: Any) -> Any:
-        """One frame's service call, in a worker thread, behind the session check."""
+        """One frame's service call, behind the session check. Activity is reported at most
+        every ``TOUCH_SECONDS``."""
+        now = time.monotonic()
+        touch = activity and now - self.touched_at >= TOUCH_SECONDS
+        if touch:
+            self.touched_at = now
         return await database_sync_to_async(presence.socket_call)(
             user_id=self.user.pk,
             session_key=self.session_key,
             action=action,
             arguments=kwargs,
-            activity=activity,
+            activity=touch,
         )
 
     # --- group events (no database here) ---------------------------------------------------------

@@ -263,11 +263,14 @@ def send_message(
     client_id = clean_client_id(client_id)
     attachment_list = _clean_attachment_ids(attachment_ids)
     room_access = access.access_room(sender, room_id)
-    # A resend of a committed message is answered even if posting has closed since.
-    existing = _existing(room_access.room.pk, sender, client_id)
-    if existing is not None:
+    try:
+        access.require_can_post(room_access)
+    except (PermissionDenied, RoomClosed):
+        # A resend of a message stored while posting was open still gets its answer.
+        existing = _existing(room_access.room.pk, sender, client_id)
+        if existing is None:
+            raise
         return SendResult(existing, created=False)
-    access.require_can_post(room_access)
     text = clean_body(body, allow_empty=bool(attachment_list))
     kind = _clean_kind(kind, has_attachments=bool(attachment_list))
     if reply_to is not None and (
@@ -286,7 +289,8 @@ def send_message(
             ip=ip,
         )
     except IntegrityError:
-        # The same client_id raced in from another connection and won: answer with its message.
+        # This client_id is already stored (a resend, or a race with another connection that
+        # won): the unique constraint refused the copy; answer with the original.
         existing = _existing(room_access.room.pk, sender, client_id)
         if existing is None:
             raise
@@ -311,8 +315,8 @@ def _store_message(
         )
         _require_still_member(room_access)
         access.require_can_post(access.RoomAccess(room=room, membership=room_access.membership))
-        # A duplicate client_id that slipped past the first look fails the unique constraint
-        # on insert; send_message answers it with the original.
+        # A client_id used before fails the unique constraint on insert, rolling all of this
+        # back; send_message then answers with the original.
         if reply_to is not None and reply_to > room.last_seq:
             raise Invalid(f"There is no message {reply_to} to reply to.", field="reply_to")
         seq = room.last_seq + 1

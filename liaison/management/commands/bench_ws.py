@@ -239,6 +239,7 @@ class Command(BaseCommand):
 
         stats = Stats()
         self.send_seconds = 0.0
+        self.started = time.perf_counter()
         cookie_name = settings.SESSION_COOKIE_NAME
         sockets: list[Any] = []
         index = 0
@@ -286,7 +287,7 @@ class Command(BaseCommand):
 
         total = int(rate * duration)
         stats.expected = total * per_room
-        started = time.perf_counter()
+        started = self.started = time.perf_counter()
         for number in range(total):
             delay = started + number / rate - time.perf_counter()
             if delay > 0:
@@ -316,22 +317,34 @@ class Command(BaseCommand):
         expected = sent * per_room
         delivered = sum(stats.deliveries.values())
         loss = 100.0 * (expected - delivered) / expected if expected else 0.0
+        acked = len(stats.acked_at)
+        # Loss proper: a stored (acknowledged) message that did not reach every socket.
+        expected_acked = acked * per_room
+        delivered_acked = sum(min(stats.deliveries.get(n, 0), per_room) for n in stats.acked_at)
+        lost = expected_acked - delivered_acked
+        ack_span = max(stats.acked_at.values(), default=self.started) - self.started
 
         def ms(values: list[float], fraction: float) -> str:
             return f"{1000 * percentile(values, fraction):.0f}"
 
         self.stdout.write(
-            f"  sent {sent} in {self.send_seconds:.1f} s ({sent / self.send_seconds:.0f}/s), "
-            f"acked {len(stats.acked_at)}"
+            f"  sent {sent} in {self.send_seconds:.1f} s ({sent / self.send_seconds:.0f}/s); "
+            f"acked {acked}, the server stored {acked / max(ack_span, 1e-9):.0f} msg/s"
+        )
+        if acked < sent:
+            self.stdout.write(
+                f"  {sent - acked} messages not yet answered when the drain time ran out "
+                "(the server fell behind the offered rate)"
+            )
+        self.stdout.write(
+            f"  delivered {delivered}/{expected} ({loss:.2f} % missing); of acknowledged "
+            f"messages {delivered_acked}/{expected_acked} delivered, "
+            f"loss {100.0 * lost / max(expected_acked, 1):.2f} %"
         )
         self.stdout.write(
-            f"  delivered {delivered}/{expected}, loss {loss:.2f} %; latency send->delivery "
-            f"p50 {ms(stats.latencies, 0.5)} ms, p95 {ms(stats.latencies, 0.95)} ms, "
-            f"p99 {ms(stats.latencies, 0.99)} ms"
-        )
-        self.stdout.write(
-            f"  ack latency p50 {ms(stats.ack_latencies, 0.5)} ms, "
-            f"p99 {ms(stats.ack_latencies, 0.99)} ms"
+            f"  latency send->delivery p50 {ms(stats.latencies, 0.5)} ms, "
+            f"p95 {ms(stats.latencies, 0.95)} ms, p99 {ms(stats.latencies, 0.99)} ms; "
+            f"ack p50 {ms(stats.ack_latencies, 0.5)} ms, p99 {ms(stats.ack_latencies, 0.99)} ms"
         )
         if stats.errors or stats.closed:
             self.stdout.write(f"  errors {stats.errors} closes {stats.closed}")
