@@ -7,6 +7,7 @@ Audit details carry ids and counts only, never key material.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,34 @@ def _write_keyring(path: Path, text: str) -> None:
     keyring.reset_keyring_cache()
 
 
+def _change_keyring(
+    target: Path,
+    edit: Callable[[str], tuple[str, str]],
+    *,
+    actor: User | None,
+    actor_label: str,
+    action: str,
+) -> tuple[str, list[str]]:
+    """Apply ``edit`` (old text -> new text and the KEK id it concerns) to the keyring file,
+    write it atomically and audit it. Returns that KEK id and the ids now in the keyring."""
+    try:
+        text, kek_id = edit(keyring.read_keyring_file(target))
+    except CryptoError as exc:
+        raise Invalid(str(exc)) from None
+    _write_keyring(target, text)
+    kek_ids = keyring.LocalKeyring.from_json(text).kek_ids
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            actor_label=actor_label,
+            action=action,
+            target=("kek", kek_id),
+            file=str(target),
+            kek_ids=kek_ids,
+        )
+    return kek_id, kek_ids
+
+
 def add_kek(
     *,
     actor: User | None,
@@ -75,23 +104,13 @@ def add_kek(
 ) -> KekAdded:
     """Add a fresh KEK and make it active; the old ones stay so existing keys still unwrap."""
     target = _keyring_path(path)
-    try:
-        text, new_id = keyring.add_key_json(
-            keyring.read_keyring_file(target), kek_id, source=str(target)
-        )
-    except CryptoError as exc:
-        raise Invalid(str(exc)) from None
-    _write_keyring(target, text)
-    kek_ids = keyring.LocalKeyring.from_json(text).kek_ids
-    with transaction.atomic():
-        audit.record(
-            actor=actor,
-            actor_label=actor_label,
-            action="keys.kek_added",
-            target=("kek", new_id),
-            file=str(target),
-            kek_ids=kek_ids,
-        )
+    new_id, kek_ids = _change_keyring(
+        target,
+        lambda text: keyring.add_key_json(text, kek_id, source=str(target)),
+        actor=actor,
+        actor_label=actor_label,
+        action="keys.kek_added",
+    )
     return KekAdded(kek_id=new_id, file=str(target), kek_ids=kek_ids)
 
 
@@ -130,23 +149,13 @@ def retire_kek(
             f"{in_use} data key(s) are still wrapped by {kek_id!r}; run `manage.py keys "
             "rotate-kek` first. Nothing was changed."
         )
-    try:
-        text = keyring.remove_key_json(
-            keyring.read_keyring_file(target), kek_id, source=str(target)
-        )
-    except CryptoError as exc:
-        raise Invalid(str(exc)) from None
-    _write_keyring(target, text)
-    kek_ids = keyring.LocalKeyring.from_json(text).kek_ids
-    with transaction.atomic():
-        audit.record(
-            actor=actor,
-            actor_label=actor_label,
-            action="keys.kek_retired",
-            target=("kek", kek_id),
-            file=str(target),
-            kek_ids=kek_ids,
-        )
+    _, kek_ids = _change_keyring(
+        target,
+        lambda text: (keyring.remove_key_json(text, kek_id, source=str(target)), kek_id),
+        actor=actor,
+        actor_label=actor_label,
+        action="keys.kek_retired",
+    )
     return KekRetired(kek_id=kek_id, file=str(target), kek_ids=kek_ids)
 
 
