@@ -11,7 +11,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from config.daphne_tuning import disable_twisted_form_parsing  # noqa: E402
+from config.daphne_tuning import (  # noqa: E402
+    disable_twisted_form_parsing,
+    stream_request_bodies_from_spool,
+)
 from liaison.routing import websocket_urlpatterns  # noqa: E402
 from liaison.transport import close_oversized_frames_with_1009  # noqa: E402
 
@@ -19,6 +22,7 @@ close_oversized_frames_with_1009()
 
 # Under daphne, keep Twisted from parsing upload bodies in memory (see config/daphne_tuning.py).
 disable_twisted_form_parsing()
+stream_request_bodies_from_spool()
 
 application = ProtocolTypeRouter(
     {

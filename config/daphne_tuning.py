@@ -5,12 +5,18 @@ with the e-mail parser before daphne hands the request on: it reads the whole bo
 and then uses about ten times its size more (a 100 MiB attachment cost 1.3 GiB of resident
 memory and ran at 3 MB/s). Daphne never reads ``request.args``; Django parses the body itself,
 streaming. Twisted's documented ``parsePOSTFormSubmission=False`` turns that parsing off.
+
+Daphne then puts the whole received body on the application's queue at once;
+``SpooledBodyQueue`` leaves it in Twisted's spool file and reads each chunk when asked, so an
+upload costs the server a few MiB whatever its size (``bench_attachments``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
+from typing import Any
 
 
 def disable_twisted_form_parsing() -> bool:
@@ -34,4 +40,79 @@ def disable_twisted_form_parsing() -> bool:
 
     WebRequest.__init__ = __init__
     WebRequest._liaison_form_parsing_off = True
+    return True
+
+
+class SpooledBodyQueue(asyncio.Queue):
+    """An application input queue that leaves request-body chunks in the request's spooled
+    content file and reads each one only when the application asks for it.
+
+    Daphne reads a received body and puts every chunk on the application's queue at once, so
+    without this an upload sat in memory whole (a 100 MiB file grew the server by 100 MiB).
+    Twisted has already spooled the body to its content file; chunks are remembered by offset.
+    """
+
+    def __init__(self, content: Any) -> None:
+        super().__init__()
+        self._content = content
+        self._offset = 0
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        if item.get("type") == "http.request" and item.get("body"):
+            size = len(item["body"])
+            item = {**item, "body": b"", _SPAN: (self._offset, size)}
+            self._offset += size
+        super().put_nowait(item)
+
+    async def get(self) -> dict[str, Any]:
+        item = await super().get()
+        span = item.pop(_SPAN, None)
+        if span is None:
+            return item
+        offset, size = span
+        try:
+            self._content.seek(offset)
+            item["body"] = self._content.read(size)
+        except (ValueError, OSError):  # the connection went away and Twisted closed the file
+            return {"type": "http.disconnect"}
+        return item
+
+
+_SPAN = "liaison.body_span"
+
+
+def stream_request_bodies_from_spool() -> bool:
+    """Make daphne feed HTTP request bodies to the application chunk by chunk from Twisted's
+    spool instead of all at once from memory. Idempotent; ``False`` without daphne."""
+    try:
+        from daphne.http_protocol import WebRequest
+        from daphne.server import Server
+    except ImportError:
+        return False
+    if getattr(Server, "_liaison_spooled_bodies", False):
+        return True
+    original = Server.create_application
+
+    @functools.wraps(original)
+    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        if not isinstance(protocol, WebRequest) or getattr(protocol, "content", None) is None:
+            return original(self, protocol, scope)
+        # The same steps as daphne's own create_application, with the spooling queue.
+        assert "application_instance" not in self.connections[protocol]
+        input_queue = SpooledBodyQueue(protocol.content)
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(
+            scope=scope,
+            receive=input_queue.get,
+            send=functools.partial(self.handle_reply, protocol),
+        )
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            application_instance, loop=asyncio.get_event_loop()
+        )
+        return input_queue
+
+    Server.create_application = create_application
+    Server._liaison_spooled_bodies = True
     return True

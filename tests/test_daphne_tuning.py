@@ -1,0 +1,60 @@
+"""The daphne tuning: request bodies stay in Twisted's spool until the application reads them."""
+
+from __future__ import annotations
+
+import io
+
+from config.daphne_tuning import SpooledBodyQueue, stream_request_bodies_from_spool
+
+
+def fill_as_daphne_does(queue: SpooledBodyQueue, content: io.BytesIO, size: int) -> None:
+    content.seek(0)
+    while True:
+        chunk = content.read(size)
+        more_body = len(chunk) == size
+        queue.put_nowait({"type": "http.request", "body": chunk, "more_body": more_body})
+        if not more_body:
+            break
+
+
+async def test_queued_chunks_hold_no_body_bytes_until_read() -> None:
+    body = bytes(range(256)) * 100  # 25,600 bytes
+    content = io.BytesIO(body)
+    queue = SpooledBodyQueue(content)
+    fill_as_daphne_does(queue, content, 4096)
+    queued = list(queue._queue)
+    assert len(queued) == 7
+    assert all(item["body"] == b"" for item in queued)
+    received = []
+    while True:
+        message = await queue.get()
+        received.append(message["body"])
+        if not message["more_body"]:
+            break
+    assert b"".join(received) == body
+    assert [len(part) for part in received] == [4096] * 6 + [1024]
+
+
+async def test_a_closed_spool_reads_as_a_disconnect() -> None:
+    content = io.BytesIO(b"x" * 10_000)
+    queue = SpooledBodyQueue(content)
+    fill_as_daphne_does(queue, content, 4096)
+    content.close()
+    assert await queue.get() == {"type": "http.disconnect"}
+
+
+async def test_other_messages_pass_through_unchanged() -> None:
+    queue = SpooledBodyQueue(io.BytesIO(b""))
+    queue.put_nowait({"type": "http.disconnect"})
+    queue.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+    assert await queue.get() == {"type": "http.disconnect"}
+    assert await queue.get() == {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_the_server_patch_is_installed_once() -> None:
+    from daphne.server import Server
+
+    assert stream_request_bodies_from_spool() is True
+    patched = Server.create_application
+    assert stream_request_bodies_from_spool() is True
+    assert Server.create_application is patched
