@@ -28,6 +28,9 @@ from tests.factories import (
 )
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# Persistent connections outlive a test in the database-access threads of async code, and then
+# hold the test database open at teardown. Tests close every connection after use.
+settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
