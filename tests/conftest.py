@@ -186,6 +186,14 @@ def gz_observer(exercise: Exercise, gacc: Agency) -> User:
 
 
 @pytest.fixture
+def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
+    """Once coordinated ``exercise``; removed since, so now refused everything."""
+    from tests.groups_support import make_removed_coordinator
+
+    return make_removed_coordinator(exercise, hmrc)
+
+
+@pytest.fixture
 def other_exercise(admin: User, ukbf: Agency) -> Exercise:
     return ExerciseFactory(
         code="CFE-TEST-OTHER", title="Another exercise", created_by=admin, agencies=[ukbf]

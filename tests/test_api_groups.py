@@ -21,14 +21,9 @@ from liaison.models import (
 )
 from liaison.services import invitations
 from tests.factories import AgencyFactory, UserFactory
-from tests.groups_support import AuditWatch, make_removed_coordinator
+from tests.groups_support import AuditWatch
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
-    return make_removed_coordinator(exercise, hmrc)
 
 
 def send(client: Client, method: str, url: str, body: Any = None, **extra: Any) -> Any:

@@ -25,17 +25,12 @@ from liaison.services import exercises as service
 from liaison.services import invitations, memberships
 from liaison.services.demo import load_demo
 from tests.factories import AgencyFactory, ExerciseFactory, UserFactory
-from tests.groups_support import NON_PROVISIONERS, AuditWatch, make_removed_coordinator
+from tests.groups_support import NON_PROVISIONERS, AuditWatch
 
 pytestmark = pytest.mark.django_db
 
 START = dt.datetime(2030, 7, 1, 8, 0, tzinfo=dt.UTC)
 END = dt.datetime(2030, 9, 30, 18, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
-    return make_removed_coordinator(exercise, hmrc)
 
 
 def new_exercise(actor: User, agencies: list[Agency], **overrides: Any) -> Exercise:

@@ -32,16 +32,11 @@ from liaison.services import invitations as service
 from liaison.services.invitations import InvitationRefused, SignInRequired
 from liaison.services.memberships import remove_member
 from tests.factories import AgencyFactory, UserFactory
-from tests.groups_support import NON_INVITERS, AuditWatch, make_removed_coordinator
+from tests.groups_support import NON_INVITERS, AuditWatch
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "Nansha-container-check-2026"
-
-
-@pytest.fixture
-def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
-    return make_removed_coordinator(exercise, hmrc)
 
 
 def invite(

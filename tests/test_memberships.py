@@ -13,14 +13,9 @@ from liaison.errors import AccessDenied, Conflict, Invalid, PermissionDenied
 from liaison.models import Agency, Exercise, GroupRole, Membership, Role, Room, User
 from liaison.services import memberships as service
 from tests.factories import AgencyFactory, UserFactory
-from tests.groups_support import NON_PROVISIONERS, AuditWatch, make_removed_coordinator
+from tests.groups_support import NON_PROVISIONERS, AuditWatch
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
-    return make_removed_coordinator(exercise, hmrc)
 
 
 def membership_of(user: User, exercise: Exercise) -> Membership:

@@ -24,14 +24,9 @@ from liaison.models import (
 )
 from liaison.services import invitations
 from tests.factories import ExerciseFactory, MembershipFactory, RoomFactory
-from tests.groups_support import AuditWatch, make_removed_coordinator
+from tests.groups_support import AuditWatch
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def removed_coordinator(exercise: Exercise, hmrc: Agency) -> User:
-    return make_removed_coordinator(exercise, hmrc)
 
 
 def detail(exercise: Exercise) -> str:
