@@ -119,18 +119,24 @@ def code_for(device: TOTPDevice, *, at: float | None = None) -> str | None:
 # --- enrolment --------------------------------------------------------------------------------
 
 
+def _device_being_set_up(user: User) -> TOTPDevice | None:
+    """The user's unconfirmed device, row-locked; refused once a device is confirmed.
+    Call inside a transaction."""
+    if has_two_factor(user):
+        raise Invalid("Two-factor authentication is already set up for this account.")
+    return (
+        TOTPDevice.objects.select_for_update()
+        .filter(user=user, confirmed=False)
+        .order_by("pk")
+        .first()
+    )
+
+
 def begin_enrolment(*, user: User) -> TOTPDevice:
     """The unconfirmed device the user is setting up (made once, so reloading the page keeps
     the same secret). Refused when the user already has a confirmed device."""
     with transaction.atomic():
-        if has_two_factor(user):
-            raise Invalid("Two-factor authentication is already set up for this account.")
-        device = (
-            TOTPDevice.objects.select_for_update()
-            .filter(user=user, confirmed=False)
-            .order_by("pk")
-            .first()
-        )
+        device = _device_being_set_up(user)
         if device is None:
             device = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
     return device
@@ -143,14 +149,7 @@ def confirm_enrolment(*, user: User, token: str, ip: str | None) -> tuple[TOTPDe
     if not TOTP_PATTERN.fullmatch(token):
         raise Invalid("Enter the 6-digit code your authenticator app shows.", field="code")
     with transaction.atomic():
-        if has_two_factor(user):
-            raise Invalid("Two-factor authentication is already set up for this account.")
-        device = (
-            TOTPDevice.objects.select_for_update()
-            .filter(user=user, confirmed=False)
-            .order_by("pk")
-            .first()
-        )
+        device = _device_being_set_up(user)
         if device is None:
             raise Invalid("Start the set-up again: no authenticator is being set up.")
         if not device.verify_token(token):
