@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,72 +35,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from liaison.management.memory import PeakRss
+
 MB = 1_000_000
 MIB = 1024 * 1024
 MEMORY_GOAL_MIB = 64
 BOUNDARY = "liaison-bench-5b2c0d"
 BLOCK = 1 * MIB
-
-
-def _status_kib(pid: int, field: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class ServerMemory:
-    """Peak RSS growth of another process over a block of work."""
-
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid
-        self.baseline_kib = 0
-        self.sampled_kib = 0
-        self.hwm_kib: int | None = None
-        self.method = "not measured (no server pid)"
-        self._stop = threading.Event()
-
-    def _sample(self) -> None:
-        assert self.pid is not None
-        while not self._stop.is_set():
-            self.sampled_kib = max(self.sampled_kib, _status_kib(self.pid, "VmRSS") or 0)
-            self._stop.wait(0.005)
-
-    def __enter__(self) -> ServerMemory:
-        if self.pid is None:
-            return self
-        self.baseline_kib = _status_kib(self.pid, "VmRSS") or 0
-        self.sampled_kib = self.baseline_kib
-        try:  # reset VmHWM to the current RSS (Linux >= 4.0, same user)
-            with open(f"/proc/{self.pid}/clear_refs", "w") as handle:
-                handle.write("5")
-            self.method = "VmHWM after clear_refs, and sampled VmRSS"
-            self._hwm = True
-        except OSError:
-            self.method = "sampled VmRSS"
-            self._hwm = False
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
-        self._sampler.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.pid is None:
-            return
-        self._stop.set()
-        self._sampler.join()
-        if self._hwm:
-            self.hwm_kib = _status_kib(self.pid, "VmHWM")
-
-    @property
-    def growth_mib(self) -> float | None:
-        if self.pid is None:
-            return None
-        peak = max(self.sampled_kib, self.hwm_kib or 0)
-        return max(0, peak - self.baseline_kib) / 1024
 
 
 class GeneratedFile:
@@ -402,12 +342,12 @@ class Command(BaseCommand):
         self._download(url, self._upload(url, room, cookies, csrf, warm_up), cookies)
 
         file = GeneratedFile(size)
-        with ServerMemory(pid) as upload_memory:
+        with PeakRss(pid) as upload_memory:
             started = time.perf_counter()
             attachment = self._upload(url, room, cookies, csrf, file)
             upload_seconds = time.perf_counter() - started
 
-        with ServerMemory(pid) as download_memory:
+        with PeakRss(pid) as download_memory:
             started = time.perf_counter()
             received, digest = self._download(url, attachment, cookies)
             download_seconds = time.perf_counter() - started
@@ -504,14 +444,14 @@ class Command(BaseCommand):
         warm_up = GeneratedFile(2 * MIB)
         await upload(warm_up)
         file = GeneratedFile(size)
-        with ServerMemory(pid) as upload_memory:
+        with PeakRss(pid) as upload_memory:
             started = time.perf_counter()
             await upload(file)
             upload_seconds = time.perf_counter() - started
         from liaison.models import Attachment
 
         latest = await asyncio.to_thread(lambda: Attachment.objects.order_by("-pk").first().pk)
-        with ServerMemory(pid) as download_memory:
+        with PeakRss(pid) as download_memory:
             started = time.perf_counter()
             answer = await call("GET", f"/api/v1/attachments/{latest}", [], iter(()))
             download_seconds = time.perf_counter() - started

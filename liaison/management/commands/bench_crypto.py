@@ -14,11 +14,9 @@ import itertools
 import os
 import secrets
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import cryptography
@@ -32,73 +30,13 @@ from liaison import crypto
 from liaison.crypto import records
 from liaison.crypto.aead import associated_data
 from liaison.crypto.streaming import DEFAULT_CHUNK_SIZE
+from liaison.management.memory import PeakRss
 from liaison.models import Exercise, ExerciseStatus, Role, Room, RoomKey, User
 
 MB = 1_000_000
 MIB = 1024 * 1024
 RATIO_TARGET = 0.25
 RSS_TARGET_MIB = 64
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return True
-
-
-class RssWatch:
-    """Peak RSS growth over a block: VmHWM after a reset, cross-checked by sampling VmRSS."""
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.baseline_kib = 0
-        self.sampled_kib = 0
-        self.hwm_kib: int | None = None
-        self.method = "sampled VmRSS"
-        self._stop = threading.Event()
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            rss = _status_kib("VmRSS") or 0
-            self.sampled_kib = max(self.sampled_kib, rss)
-            self._stop.wait(self.interval)
-
-    @contextmanager
-    def watching(self) -> Iterator[RssWatch]:
-        gc.collect()
-        self.baseline_kib = _status_kib("VmRSS") or 0
-        self.sampled_kib = self.baseline_kib
-        hwm_reset = _reset_peak_rss()
-        sampler = threading.Thread(target=self._sample, daemon=True)
-        sampler.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            sampler.join()
-            if hwm_reset:
-                self.hwm_kib = _status_kib("VmHWM")
-                self.method = "VmHWM after clear_refs, and sampled VmRSS"
-
-    @property
-    def growth_mib(self) -> float:
-        peak = max(self.sampled_kib, self.hwm_kib or 0)
-        return max(0, peak - self.baseline_kib) / 1024
 
 
 def _best(rounds: int, run: Callable[[], Any]) -> float:
@@ -274,9 +212,8 @@ class Command(BaseCommand):
                 sink.flush()
 
             # First pass: memory, and the round trip checked (not timed).
-            watch = RssWatch()
             tracemalloc.start()
-            with watch.watching():
+            with PeakRss(interval=0.002) as watch:
                 expected = encrypt()
                 got = decrypt()
             _, traced_peak = tracemalloc.get_traced_memory()
