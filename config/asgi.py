@@ -11,18 +11,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from config.daphne_tuning import (  # noqa: E402
-    disable_twisted_form_parsing,
-    stream_request_bodies_from_spool,
-)
-from liaison.routing import websocket_urlpatterns  # noqa: E402
-from liaison.transport import close_oversized_frames_with_1009  # noqa: E402
+from liaison.realtime.routing import websocket_urlpatterns  # noqa: E402
+from liaison.realtime.server import tune_daphne  # noqa: E402
 
-close_oversized_frames_with_1009()
-
-# Under daphne, keep Twisted from parsing upload bodies in memory (see config/daphne_tuning.py).
-disable_twisted_form_parsing()
-stream_request_bodies_from_spool()
+# Under daphne: 1009 for oversized frames, uploads streamed in constant memory.
+tune_daphne()
 
 application = ProtocolTypeRouter(
     {

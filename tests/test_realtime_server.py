@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from config.daphne_tuning import SpooledBodyQueue, stream_request_bodies_from_spool
+from liaison.realtime.server import SpooledBodyQueue, stream_request_bodies_from_spool
 
 
 def fill_as_daphne_does(queue: SpooledBodyQueue, content: io.BytesIO, size: int) -> None:

@@ -21,9 +21,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from liaison import access, audit, events, frames, selectors
+from liaison import access, audit, events, selectors
 from liaison.errors import AccessDenied, Invalid, LiaisonError, PermissionDenied
-from liaison.services import messaging, presence
+from liaison.realtime import admission as presence
+from liaison.realtime import frames
+from liaison.services import messaging
 
 logger = logging.getLogger(__name__)
 

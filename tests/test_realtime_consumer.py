@@ -15,8 +15,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.models import Session
 
 from config.asgi import application
-from liaison import consumers, events
+from liaison import events
 from liaison.models import AuditEvent, Membership, Message, Presence, ReadMarker, Room, User
+from liaison.realtime import consumer as consumers
 from liaison.services import exercises as exercise_service
 from liaison.services import memberships
 from liaison.services.messaging import send_message

@@ -1,14 +1,22 @@
-"""Tuning of the daphne (Twisted) HTTP server that runs this ASGI application.
+"""Patches to the daphne (Twisted/Autobahn) server this ASGI application runs under.
 
-Twisted's ``Request`` parses every ``multipart/form-data`` POST body into ``request.args``
-with the e-mail parser before daphne hands the request on: it reads the whole body into memory
-and then uses about ten times its size more (a 100 MiB attachment cost 1.3 GiB of resident
-memory and ran at 3 MB/s). Daphne never reads ``request.args``; Django parses the body itself,
-streaming. Twisted's documented ``parsePOSTFormSubmission=False`` turns that parsing off.
+daphne exposes no option for any of these, so they are applied once, when the application is
+loaded (``config/asgi.py`` calls :func:`tune_daphne`), and take effect for every server created
+afterwards (the daphne command line and ``daphne.testing.DaphneProcess`` both load the
+application first). Each patch is idempotent and a no-op where daphne is not installed.
 
-Daphne then puts the whole received body on the application's queue at once;
-``SpooledBodyQueue`` leaves it in Twisted's spool file and reads each chunk when asked, so an
-upload costs the server a few MiB whatever its size (``bench_attachments``).
+1. WebSocket frames over the limit close with 1009. daphne's Autobahn factory keeps Autobahn's
+   default ``failByDrop``: a frame over ``--websocket-max-message-size`` drops the TCP
+   connection and the client sees 1006 instead of the 1009 the protocol promises
+   (docs/api/websocket.md). Turning it off makes Autobahn close with a proper close frame.
+2. No in-memory form parsing. Twisted's ``Request`` parses every ``multipart/form-data`` POST
+   body into ``request.args`` with the e-mail parser before daphne hands the request on: it
+   reads the whole body into memory and then uses about ten times its size more (a 100 MiB
+   attachment cost 1.3 GiB of resident memory). Daphne never reads ``request.args``; Django
+   parses the body itself, streaming. Twisted's ``parsePOSTFormSubmission=False`` turns it off.
+3. Bodies stream from the spool. Daphne puts the whole received body on the application's queue
+   at once; ``SpooledBodyQueue`` leaves it in Twisted's spool file and reads each chunk when
+   asked, so an upload costs the server a few MiB whatever its size (``bench attachments``).
 """
 
 from __future__ import annotations
@@ -116,3 +124,30 @@ def stream_request_bodies_from_spool() -> bool:
     Server.create_application = create_application
     Server._liaison_spooled_bodies = True
     return True
+
+
+def close_oversized_frames_with_1009() -> None:
+    """Make daphne's WebSocket factory close failed connections with a close frame.
+
+    Idempotent; takes effect for servers created after the call (the daphne command line and
+    ``daphne.testing.DaphneProcess`` both load the application first).
+    """
+    from daphne.ws_protocol import WebSocketFactory
+
+    if getattr(WebSocketFactory, "liaison_clean_failures", False):
+        return
+    original_init = WebSocketFactory.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.setProtocolOptions(failByDrop=False)
+
+    WebSocketFactory.__init__ = __init__
+    WebSocketFactory.liaison_clean_failures = True
+
+
+def tune_daphne() -> None:
+    """Apply every patch above (see the module docstring for why each exists)."""
+    close_oversized_frames_with_1009()
+    disable_twisted_form_parsing()
+    stream_request_bodies_from_spool()

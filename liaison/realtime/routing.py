@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from liaison.consumers import RoomConsumer
+from liaison.realtime.consumer import RoomConsumer
 
 websocket_urlpatterns = [
     path("ws/rooms/<int:room_id>/", RoomConsumer.as_asgi()),

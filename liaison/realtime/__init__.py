@@ -1,0 +1,1 @@
+"""Real time: the room WebSocket, its frames, routing, socket admission, presence and daphne patches."""
