@@ -1,5 +1,5 @@
-"""Signing in (password, then the second factor) and out, in HTML. The JSON session endpoints
-live in views/api_session.py.
+"""Signing in (password, then the second factor) and out, in HTML. The JSON session endpoint
+lives in views/sessions.py.
 
 The password step does not sign anyone in when the account has an authenticator: it remembers
 the account in the anonymous session for a few minutes and asks for the code. Only a passed

@@ -1,4 +1,4 @@
-"""Officer pages. (The home page grows with the exercises and messaging work.)"""
+"""The home page: the exercises I belong to and their rooms."""
 
 from __future__ import annotations
 

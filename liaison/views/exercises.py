@@ -1,5 +1,7 @@
-"""JSON API under /api/v1/. Session authentication; CSRF is enforced for unsafe methods by
-Django's middleware (nothing here is exempt). Errors are ``{"error": {"code", "detail"}}``."""
+"""The exercises API under /api/v1/exercises: exercises, their rooms, invitations and members
+(the HTML pages for the same are views/provisioning.py). Session authentication; CSRF is
+enforced for unsafe methods by Django's middleware (nothing here is exempt). Errors are
+``{"error": {"code", "detail"}}``."""
 
 from __future__ import annotations
 
