@@ -45,7 +45,7 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py bench
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache .ruff_cache

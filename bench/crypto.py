@@ -26,11 +26,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from bench.memory import PeakRss
 from liaison import crypto
 from liaison.crypto import records
 from liaison.crypto.aead import associated_data
 from liaison.crypto.streaming import DEFAULT_CHUNK_SIZE
-from liaison.management.memory import PeakRss
 from liaison.models import Exercise, ExerciseStatus, Role, Room, RoomKey, User
 
 MB = 1_000_000

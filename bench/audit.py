@@ -6,7 +6,7 @@ SQLite: a temporary file), with checkpoints in a temporary directory. The real a
 checkpoint store are never touched: the append-only triggers forbid cleaning up after a run, so
 the only clean-up is dropping the whole throwaway database.
 
-    python manage.py bench_audit [--events 100000] [--messages 10000] [--appends 2000] [--threads 4]
+    python -m bench audit [--events 100000] [--messages 10000] [--appends 2000] [--threads 4]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Command(BaseCommand):
             },
         }
         self.stdout.write(
-            f"bench_audit on {connection.vendor} (throwaway database {test_settings['NAME']})"
+            f"bench audit on {connection.vendor} (throwaway database {test_settings['NAME']})"
         )
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         try:

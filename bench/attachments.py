@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from liaison.management.memory import PeakRss
+from bench.memory import PeakRss
 
 MB = 1_000_000
 MIB = 1024 * 1024
@@ -143,12 +143,13 @@ class Command(BaseCommand):
         )
         env.pop("LIAISON_ENV", None)
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        this = [sys.executable, "-m", "bench", "attachments"]
         self.stdout.write("Preparing a throwaway installation (SQLite, fresh keyring)…")
         subprocess.run(
             [*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=settings.BASE_DIR
         )
         prepared = subprocess.run(
-            [*manage, "bench_attachments", "--prepare"],
+            [*this, "--prepare"],
             env=env,
             check=True,
             capture_output=True,
@@ -183,8 +184,7 @@ class Command(BaseCommand):
             )
             alone = subprocess.run(
                 [
-                    *manage,
-                    "bench_attachments",
+                    *this,
                     "--in-process",
                     "--session",
                     world["session"],

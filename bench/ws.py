@@ -80,7 +80,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
-            raise CommandError("bench_ws writes benchmark data; it does not run in production.")
+            raise CommandError("bench ws writes benchmark data; it does not run in production.")
         rooms, per_room = options["rooms"], options["sockets"]
         rate, duration = options["rate"], options["duration"]
         if not (1 <= rooms <= 100 and 1 <= per_room <= 100 and 0 < rate <= 5000):
@@ -103,7 +103,7 @@ class Command(BaseCommand):
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         self.stdout.write(
-            f"bench_ws: {rooms} rooms x {per_room} sockets, {rate:g} msg/s for {duration:g} s; "
+            f"bench ws: {rooms} rooms x {per_room} sockets, {rate:g} msg/s for {duration:g} s; "
             f"layer={layer} database={database} servers={len(targets) or servers}"
         )
         world = self.build_world(rooms, per_room)

@@ -1,4 +1,4 @@
-"""Peak resident memory of a process over a block of work, for the benchmark commands."""
+"""Peak resident memory of a process over a block of work, for the benchmarks."""
 
 from __future__ import annotations
 
