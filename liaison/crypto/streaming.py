@@ -46,20 +46,6 @@ def _aad(header: bytes, index: int, last: bool) -> bytes:
     return header + struct.pack(">IB", index, 1 if last else 0)
 
 
-def _rechunk(source: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Re-slice arbitrary pieces into fixed-size chunks (the last may be short or empty)."""
-    buffer = bytearray()
-    for piece in source:
-        if not buffer and len(piece) == size:
-            yield bytes(piece)  # the common case (uploads arrive in chunk-sized pieces): no copy
-            continue
-        buffer += piece
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    yield bytes(buffer)
-
-
 class StreamResult:
     __slots__ = ("sha256", "size")
 
@@ -79,35 +65,21 @@ def encrypt_stream(
 ) -> StreamResult:
     """Encrypt ``source`` piece by piece into ``write``; returns the plaintext size and SHA-256.
 
+    Pull-style driver of ``StreamEncryptor``, so there is one encryptor and one format.
     ``max_bytes`` stops the stream as soon as it is exceeded (``ValueError``), before the rest
-    of an oversized upload is read.
+    of an oversized source is read and before any of the excess is written.
     """
-    if not 16 <= chunk_size <= 2**24:
-        raise ValueError("chunk_size out of range")
-    salt, prefix = os.urandom(SALT_BYTES), os.urandom(PREFIX_BYTES)
-    header = MAGIC + struct.pack(">I", chunk_size) + salt + prefix
-    aead = _file_key(key, salt, context)
-    write(header)
+    encryptor = StreamEncryptor(key, context=context, chunk_size=chunk_size)
     digest, total = hashlib.sha256(), 0
-    chunks = _rechunk(source, chunk_size)
-    current = next(chunks)
-    index = 0
-    for following in chunks:
-        # ``current`` is full and not last: a following chunk exists (possibly empty).
-        total += len(current)
+    for piece in source:
+        total += len(piece)
         if max_bytes is not None and total > max_bytes:
             raise ValueError("stream exceeds the size limit")
-        digest.update(current)
-        write(aead.encrypt(_nonce(prefix, index, False), current, _aad(header, index, False)))
-        index += 1
-        if index >= MAX_CHUNKS:
-            raise ValueError("stream too long")
-        current = following
-    total += len(current)
-    if max_bytes is not None and total > max_bytes:
-        raise ValueError("stream exceeds the size limit")
-    digest.update(current)
-    write(aead.encrypt(_nonce(prefix, index, True), current, _aad(header, index, True)))
+        digest.update(piece)
+        sealed = encryptor.update(piece)
+        if sealed:
+            write(sealed)
+    write(encryptor.finalize())
     return StreamResult(total, digest.hexdigest())
 
 
@@ -153,13 +125,13 @@ def decrypt_stream(key: bytes, handle: BinaryIO, *, context: bytes) -> Iterator[
         current = following
 
 
-# --- push-style encryption --------------------------------------------------------------------
-# The same format as ``encrypt_stream`` for producers that are handed data piece by piece (an
-# upload handler) rather than being able to iterate a source.
+# --- encryption -------------------------------------------------------------------------------
+# Push-style, for producers that are handed data piece by piece (an upload); ``encrypt_stream``
+# drives it for a source that can be iterated.
 
 
 class StreamEncryptor:
-    """Incremental twin of ``encrypt_stream``: ``update()`` then ``finalize()`` once.
+    """The stream encryptor: ``update()`` with each piece, then ``finalize()`` once.
 
     Produces exactly the layout ``decrypt_stream`` reads: every full chunk is sealed as not-last
     the moment it fills; ``finalize`` seals the remainder (possibly empty) as the last chunk.
