@@ -115,6 +115,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The signed-in user's saved language beats Accept-Language (LocaleMiddleware's choice).
+    "liaison.middleware.UserLanguageMiddleware",
     "liaison.middleware.UserTimezoneMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -304,7 +306,11 @@ if PRODUCTION:
 
 # --- i18n -------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# Each language named in itself, as the switch shows it.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "liaison" / "locale"]
+# Date and time formats per language (liaison/formats/): 24-hour clock, no mixed-language dates.
+FORMAT_MODULE_PATH = ["liaison.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

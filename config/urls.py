@@ -3,6 +3,7 @@ liaison/realtime/routing.py). Templates and tests reverse these names; keep them
 
 from django.contrib import admin
 from django.urls import path, re_path
+from django.views.i18n import JavaScriptCatalog
 
 from liaison.views import (
     accounts,
@@ -14,6 +15,7 @@ from liaison.views import (
     home,
     invitations,
     messages,
+    profile,
     provisioning,
     security,
     sessions,
@@ -27,6 +29,15 @@ urlpatterns = [
     path("login/", accounts.login_view, name="login"),
     path("login/otp/", accounts.login_otp_view, name="login-otp"),
     path("logout/", accounts.logout_view, name="logout"),
+    # Profile: name, time zone, language, e-mail notifications; the language switch; the
+    # chat client's translations (a script file, as the CSP allows no inline script).
+    path("account/profile/", profile.profile, name="profile"),
+    path("i18n/language/", profile.set_language, name="set-language"),
+    path(
+        "jsi18n/",
+        JavaScriptCatalog.as_view(domain="djangojs", packages=["liaison"]),
+        name="javascript-catalog",
+    ),
     # Sessions: signing in and out in JSON.
     path("api/v1/session", sessions.session, name="api-session"),
     # Security: two-factor set-up, the officer's sessions, password and recovery codes.

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from liaison.errors import LiaisonError
 from liaison.models import Agency, Exercise, GroupRole
@@ -151,3 +152,32 @@ class NewOfficerForm(forms.Form):
     def add_service_error(self, error: LiaisonError) -> None:
         field = {"password": "password1"}.get(error.field or "", error.field)
         self.add_error(field if field in self.fields else None, error.detail)
+
+
+class ProfileForm(forms.Form):
+    """What an officer controls about their own account (rules in services/accounts.py)."""
+
+    display_name = forms.CharField(
+        label=_("Your name as other officers see it"),
+        max_length=120,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    time_zone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        help_text=_("Type to search, for example London or Shanghai."),
+        widget=forms.TextInput(
+            attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    email_notifications = forms.BooleanField(
+        label=_("Send me e-mail about activity in my exercises"), required=False
+    )
+
+    def __init__(self, *args: Any, languages: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [
+            ("", _("Same as my browser")),
+            *languages.items(),
+        ]

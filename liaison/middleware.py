@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 
 class SecurityHeadersMiddleware:
@@ -23,6 +23,32 @@ class SecurityHeadersMiddleware:
         if request.path.startswith("/api/"):
             response.setdefault("Cache-Control", "no-store")
         return response
+
+
+# --- language: the saved choice, then Accept-Language, then English ----------------------------
+
+
+def saved_language(user: object) -> str:
+    """The signed-in user's saved interface language, or "" when they chose none."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    language = getattr(user, "language", "") or ""
+    return language if language in dict(settings.LANGUAGES) else ""
+
+
+class UserLanguageMiddleware:
+    """Runs after authentication: a signed-in user's saved language replaces what
+    ``LocaleMiddleware`` found in the language cookie or the browser's Accept-Language."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        language = saved_language(getattr(request, "user", None))
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)
 
 
 # --- time zone (groups area) ---------------------------------------------------------------------
@@ -63,6 +89,8 @@ TWO_FACTOR_EXEMPT = (
     "/static/",
     "/healthz",
     "/api/v1/session",
+    "/i18n/",
+    "/jsi18n/",
 )
 ENROL_URL = "/account/2fa/setup/"
 SECOND_STEP_URL = "/login/otp/"

@@ -7,11 +7,12 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"Unknown time zone {value!r}.")
+        raise ValidationError(_("Unknown time zone %(name)s."), params={"name": value})
 
 
 class Agency(models.Model):
@@ -31,9 +32,9 @@ class Agency(models.Model):
 
 
 class Role(models.TextChoices):
-    OFFICER = "officer", "Officer"
-    ADMIN = "admin", "Administrator"
-    AUDITOR = "auditor", "Auditor"
+    OFFICER = "officer", _("Officer")
+    ADMIN = "admin", _("Administrator")
+    AUDITOR = "auditor", _("Auditor")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -64,9 +65,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     agency = models.ForeignKey(Agency, null=True, blank=True, on_delete=models.PROTECT)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.OFFICER)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    # Blank: no saved choice, so the browser's Accept-Language decides (UserLanguageMiddleware).
     language = models.CharField(
-        max_length=8, choices=[("en", "English"), ("zh-hans", "简体中文")], default="en"
+        max_length=8,
+        choices=[("en", "English"), ("zh-hans", "简体中文")],
+        default="",
+        blank=True,
     )
+    # Read by the notification mailer: a person may turn e-mail about exercise activity off.
+    email_notifications = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)

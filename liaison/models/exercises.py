@@ -4,20 +4,21 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ExerciseStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    CLOSED = "closed", "Closed"
-    ARCHIVED = "archived", "Archived"
-    SHREDDED = "shredded", "Shredded"
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    CLOSED = "closed", _("Closed")
+    ARCHIVED = "archived", _("Archived")
+    SHREDDED = "shredded", _("Shredded")
 
 
 class GroupRole(models.TextChoices):
-    COORDINATOR = "coordinator", "Coordinator"
-    MEMBER = "member", "Member"
-    OBSERVER = "observer", "Observer"
+    COORDINATOR = "coordinator", _("Coordinator")
+    MEMBER = "member", _("Member")
+    OBSERVER = "observer", _("Observer")
 
 
 class Exercise(models.Model):
@@ -74,6 +75,9 @@ class Room(models.Model):
     # Allocation state, updated under SELECT ... FOR UPDATE by the messaging service.
     last_seq = models.PositiveBigIntegerField(default=0)
     chain_head = models.CharField(max_length=64, default="0" * 64)
+    # Moves (under the same row lock) whenever someone's right to read or post here narrows:
+    # room events carry it, and a socket holding an older grant re-checks before delivering.
+    access_epoch = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["exercise_id", "name"]

@@ -3,13 +3,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class MessageKind(models.TextChoices):
-    TEXT = "text", "Text"
-    ALERT = "alert", "Alert"
-    ATTACHMENT = "attachment", "Attachment"
-    SYSTEM = "system", "System"
+    TEXT = "text", _("Text")
+    ALERT = "alert", _("Alert")
+    ATTACHMENT = "attachment", _("Attachment")
+    SYSTEM = "system", _("System")
 
 
 class Message(models.Model):
@@ -85,5 +86,7 @@ class Presence(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     room = models.ForeignKey("liaison.Room", on_delete=models.CASCADE, related_name="+")
     session_key = models.CharField(max_length=64, blank=True)
+    # The server process holding the socket: it refreshes all its rows with one statement.
+    worker = models.CharField(max_length=64, blank=True, db_index=True)
     connected_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
