@@ -15,10 +15,9 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from liaison import access
+from liaison import access, payloads
 from liaison.errors import Invalid
 from liaison.models import Message, Presence, ReadMarker, Role, Room, User
-from liaison.services import messaging
 
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
@@ -54,14 +53,14 @@ def messages_after(
     limit = settings.LIAISON_SYNC_PAGE_SIZE if limit is None else clean_limit(limit)
     room_access = access.access_room(user, room_id)
     rows = list(
-        messaging.with_payload_relations(
+        payloads.with_payload_relations(
             Message.objects.filter(room=room_access.room, seq__gt=after_seq).order_by("seq")
         )[: limit + 1]
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
     return MessagePage(
-        messages=messaging.message_payloads(rows, for_auditor=room_access.is_auditor),
+        messages=payloads.message_payloads(rows, for_auditor=room_access.is_auditor),
         last_seq=_last_seq(room_access.room, rows),
         has_more=has_more,
     )
@@ -78,11 +77,11 @@ def messages_before(
     rows = Message.objects.filter(room=room_access.room)
     if before_seq is not None:
         rows = rows.filter(seq__lt=before_seq)
-    rows = list(messaging.with_payload_relations(rows.order_by("-seq"))[: limit + 1])
+    rows = list(payloads.with_payload_relations(rows.order_by("-seq"))[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit][::-1]
     return MessagePage(
-        messages=messaging.message_payloads(rows, for_auditor=room_access.is_auditor),
+        messages=payloads.message_payloads(rows, for_auditor=room_access.is_auditor),
         last_seq=_last_seq(room_access.room, rows),
         has_more=has_more,
     )

@@ -30,12 +30,12 @@ from liaison.models import (
     Room,
     User,
 )
+from liaison.payloads import message_payload
 from liaison.services import attachments, memberships
 from liaison.services.messaging import (
     delete_message,
     edit_message,
     mark_read,
-    message_payload,
     send_message,
 )
 from tests.conftest import CapturedEvents

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from liaison.models import Agency, Exercise, Membership, Role, User
+from liaison.models import Agency, Exercise, Role, User
 
 
 def add_common_arguments(parser: CommandParser) -> None:
@@ -76,32 +76,6 @@ def parse_when(value: str, *, option: str) -> dt.datetime:
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def exercise_summary(exercise: Exercise) -> dict[str, Any]:
-    members = (
-        Membership.objects.filter(exercise=exercise, removed_at__isnull=True)
-        .select_related("user")
-        .order_by("user__email")
-    )
-    return {
-        "id": exercise.pk,
-        "code": exercise.code,
-        "title": exercise.title,
-        "status": exercise.status,
-        "starts_at": iso(exercise.starts_at),
-        "ends_at": iso(exercise.ends_at),
-        "agencies": sorted(exercise.agencies.values_list("code", flat=True)),
-        "rooms": [{"id": room.pk, "name": room.name} for room in exercise.rooms.order_by("name")],
-        "members": [
-            {"email": m.user.email, "role": m.role, "display_name": m.user.display_name}
-            for m in members
-        ],
-    }
 
 
 def emit(command: BaseCommand, as_json: bool, payload: Any, text: str) -> None:

@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 from django.db import transaction
 from django.utils import timezone
 
-from liaison import access, audit, events, selectors
+from liaison import access, audit, events, payloads, selectors
 from liaison.errors import AccessDenied, LiaisonError
 from liaison.models import Presence, Room, User
-from liaison.services import messaging
 from liaison.services.sessions import socket_session_problem, touch_session
 
 T = TypeVar("T")
@@ -130,7 +129,7 @@ def admit_socket(
         room_id=room_id,
         is_auditor=room_access.is_auditor,
         can_post=can_post,
-        me=messaging.person_payload(user),
+        me=payloads.person_payload(user),
     )
 
 

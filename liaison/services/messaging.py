@@ -1,4 +1,5 @@
-"""Messages: sending, editing, deleting, read markers, and the message object clients see.
+"""Messages: sending, editing, deleting and read markers (the message object clients see is
+``payloads.message_payload``).
 
 Every write locks what it changes, records its audit event in the same transaction (ids only,
 never text) and publishes its real-time event after commit. Bodies are sealed before they
@@ -8,11 +9,9 @@ the text and after crypto-shredding.
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +32,8 @@ from liaison.models import (
     Room,
     User,
 )
+from liaison.payloads import attachment_payload, message_payload, person_payload
 from liaison.services import attachments as attachments_service
-
-logger = logging.getLogger(__name__)
 
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 KINDS_FROM_CLIENTS = (MessageKind.TEXT, MessageKind.ALERT)
@@ -93,120 +91,6 @@ def _clean_attachment_ids(attachment_ids: Iterable[object]) -> list[int]:
             f"A message can carry at most {MAX_ATTACHMENTS} attachments.", field="attachments"
         )
     return ids
-
-
-# --- the message object -------------------------------------------------------------------------
-
-
-def iso_utc(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def person_payload(user: User) -> dict[str, Any]:
-    """How a person appears in frames: as a sender, a typist, a reader."""
-    return {
-        "id": user.pk,
-        "display_name": user.display_name,
-        "agency": user.agency.name if user.agency_id else None,
-        "time_zone": user.time_zone or "UTC",
-    }
-
-
-def _revisions(message: Message) -> list[MessageRevision]:
-    return sorted(message.revisions.all(), key=lambda revision: revision.number)
-
-
-def _attachment_payloads(message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    return attachments_service.payloads_for_messages(message_ids)
-
-
-def message_payload(
-    message: Message,
-    *,
-    for_auditor: bool = False,
-    attachments: list[dict[str, Any]] | None = None,
-    body: str | None = None,
-) -> dict[str, Any]:
-    """The message object of the protocol (docs/api/websocket.md).
-
-    Members never see a deleted body; auditors see it along with every revision. A shredded
-    room shows the retention notice, a row that fails to authenticate shows no text at all.
-    Pass ``body`` when the caller holds the current plaintext (saves a decryption).
-    """
-    deleted = message.deleted_at is not None
-    payload: dict[str, Any] = {
-        "seq": message.seq,
-        "room": message.room_id,
-        "kind": message.kind,
-        "body": None,
-        "sender": person_payload(message.sender),
-        "created_at": iso_utc(message.created_at),
-        "edited_at": iso_utc(message.edited_at),
-        "deleted": deleted,
-        "reply_to": message.reply_to_seq,
-        "attachments": attachments
-        if attachments is not None
-        else _attachment_payloads([message.pk]).get(message.pk, []),
-        "shredded": False,
-    }
-    if deleted and not for_auditor:
-        return payload
-    try:
-        revisions = _revisions(message) if (for_auditor or body is None) else []
-        if body is None:
-            body = (
-                records.open_revision(revisions[-1], message)
-                if revisions
-                else records.open_message_body(message)
-            )
-        payload["body"] = body
-        if for_auditor:
-            payload["deleted_by"] = message.deleted_by_id
-            payload["revisions"] = [
-                {
-                    "number": 0,
-                    "body": records.open_message_body(message),
-                    "created_at": iso_utc(message.created_at),
-                },
-                *(
-                    {
-                        "number": revision.number,
-                        "body": records.open_revision(revision, message),
-                        "created_at": iso_utc(revision.created_at),
-                    }
-                    for revision in revisions
-                ),
-            ]
-    except crypto.ContentShredded:
-        payload.update(body=crypto.ContentShredded.user_text, shredded=True)
-        payload.pop("revisions", None)
-    except crypto.TamperedError:
-        logger.warning("message %s (room %s) failed to authenticate", message.pk, message.room_id)
-        payload.update(body=None, error="integrity")
-        payload.pop("revisions", None)
-    except crypto.CryptoError:
-        logger.exception("message %s (room %s) cannot be opened", message.pk, message.room_id)
-        payload.update(body=None, error="unavailable")
-        payload.pop("revisions", None)
-    return payload
-
-
-def message_payloads(messages: Sequence[Message], *, for_auditor: bool = False) -> list[dict]:
-    """Message objects for a page of messages (loaded with ``with_payload_relations``)."""
-    attachments = _attachment_payloads([message.pk for message in messages])
-    return [
-        message_payload(
-            message, for_auditor=for_auditor, attachments=attachments.get(message.pk, [])
-        )
-        for message in messages
-    ]
-
-
-def with_payload_relations(queryset: Any) -> Any:
-    """What ``message_payload`` reads, fetched up front."""
-    return queryset.select_related("sender", "sender__agency").prefetch_related("revisions")
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -384,7 +268,7 @@ def _claim_attachments(
     claimed = attachments_service.claim_for_message(
         user=sender, room=room, attachment_ids=attachment_ids, message=message
     )
-    return [attachments_service.attachment_payload(attachment) for attachment in claimed]
+    return [attachment_payload(attachment) for attachment in claimed]
 
 
 # --- editing and deleting ----------------------------------------------------------------------

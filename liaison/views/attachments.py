@@ -27,6 +27,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from liaison.errors import Invalid, LiaisonError, TooLarge
+from liaison.payloads import attachment_payload
 from liaison.services import attachments
 from liaison.views.base import api_endpoint, client_ip
 
@@ -138,7 +139,7 @@ def _upload_checked(request: HttpRequest, handler: EncryptingUploadHandler) -> H
     if handler.upload is None or handler.upload.state != "complete":
         raise Invalid("Attach the file in the multipart field 'file'.", field=FILE_FIELD)
     attachment = handler.upload.record()
-    return JsonResponse({"attachment": attachments.attachment_payload(attachment)}, status=201)
+    return JsonResponse({"attachment": attachment_payload(attachment)}, status=201)
 
 
 def _ascii_fallback(name: str) -> str:

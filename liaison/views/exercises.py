@@ -15,73 +15,16 @@ from django.utils.dateparse import parse_datetime
 from liaison.access import access_exercise
 from liaison.errors import AccessDenied, Invalid
 from liaison.models import Agency, Exercise, GroupRole, Invitation, Membership, User
+from liaison.payloads import (
+    exercise_payload,
+    invitation_payload,
+    membership_payload,
+    room_payload,
+)
 from liaison.services import exercises as exercise_service
 from liaison.services import invitations as invitation_service
 from liaison.services import memberships as membership_service
 from liaison.views.base import api_endpoint, client_ip, parse_json
-
-# --- exercises, rooms, invitations, memberships (groups area) ------------------------------------
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def room_json(room: Any) -> dict[str, Any]:
-    return {"id": room.pk, "name": room.name, "title": room.title, "topic": room.topic}
-
-
-def exercise_json(exercise: Exercise, *, role: str | None = None) -> dict[str, Any]:
-    return {
-        "id": exercise.pk,
-        "code": exercise.code,
-        "title": exercise.title,
-        "commodity_focus": exercise.commodity_focus,
-        "hs_codes": list(exercise.hs_codes),
-        "lanes": list(exercise.lanes),
-        "agencies": [
-            {"code": agency.code, "name": agency.name} for agency in exercise.agencies.all()
-        ],
-        "starts_at": _iso(exercise.starts_at),
-        "ends_at": _iso(exercise.ends_at),
-        "status": exercise.status,
-        "retention_days": exercise.retention_days,
-        "rooms": [room_json(room) for room in exercise.rooms.all()],
-        "my_role": role,
-    }
-
-
-def membership_json(membership: Membership, *, with_email: bool) -> dict[str, Any]:
-    user = membership.user
-    body = {
-        "id": membership.pk,
-        "user_id": user.pk,
-        "display_name": user.display_name,
-        "agency": user.agency.code if user.agency else None,
-        "role": membership.role,
-        "created_at": _iso(membership.created_at),
-        "removed_at": _iso(membership.removed_at),
-    }
-    if with_email:
-        body["email"] = user.email
-    return body
-
-
-def invitation_json(invitation: Invitation) -> dict[str, Any]:
-    return {
-        "id": invitation.pk,
-        "exercise_id": invitation.exercise_id,
-        "email": invitation.email,
-        "agency": invitation.agency.code,
-        "role": invitation.role,
-        "state": invitation.state,
-        "created_at": _iso(invitation.created_at),
-        "created_by": invitation.created_by.email,
-        "expires_at": _iso(invitation.expires_at),
-        "accepted_at": _iso(invitation.accepted_at),
-        "revoked_at": _iso(invitation.revoked_at),
-    }
-
 
 # --- request parsing ------------------------------------------------------------------------------
 
@@ -200,10 +143,10 @@ def _sees_emails(user: User, exercise: Exercise) -> bool:
 
 def _detail(user: User, exercise: Exercise) -> dict[str, Any]:
     exercise = Exercise.objects.prefetch_related("agencies", "rooms").get(pk=exercise.pk)
-    body = exercise_json(exercise, role=_my_role(user, exercise))
+    body = exercise_payload(exercise, role=_my_role(user, exercise))
     with_email = _sees_emails(user, exercise)
     body["members"] = [
-        membership_json(membership, with_email=with_email)
+        membership_payload(membership, with_email=with_email)
         for membership in exercise_service.current_memberships(exercise)
     ]
     return body
@@ -225,7 +168,7 @@ def exercises(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {
                 "exercises": [
-                    exercise_json(exercise, role=roles.get(exercise.pk))
+                    exercise_payload(exercise, role=roles.get(exercise.pk))
                     for exercise in exercise_service.exercises_for(user)
                 ]
             }
@@ -288,7 +231,7 @@ def rooms(request: HttpRequest, exercise_id: int) -> HttpResponse:
         topic=_text(data, "topic"),
         ip=client_ip(request),
     )
-    return JsonResponse({"room": room_json(room)}, status=201)
+    return JsonResponse({"room": room_payload(room)}, status=201)
 
 
 @api_endpoint("GET", "POST")
@@ -301,7 +244,7 @@ def invitations(request: HttpRequest, exercise_id: int) -> HttpResponse:
         return JsonResponse(
             {
                 "invitations": [
-                    invitation_json(invitation)
+                    invitation_payload(invitation)
                     for invitation in invitation_service.invitations_of(found, state=state)
                 ]
             }
@@ -323,7 +266,7 @@ def invitations(request: HttpRequest, exercise_id: int) -> HttpResponse:
     )
     return JsonResponse(
         {
-            "invitation": invitation_json(issued.invitation),
+            "invitation": invitation_payload(issued.invitation),
             "token": issued.token,
             "url": issued.url,
             "emailed": issued.emailed,
@@ -348,7 +291,7 @@ def invitation_revoke(request: HttpRequest, exercise_id: int, invitation_id: int
     invitation = invitation_service.revoke_invitation(
         actor=request.user, invitation=invitation, ip=client_ip(request)
     )
-    return JsonResponse({"invitation": invitation_json(invitation)})
+    return JsonResponse({"invitation": invitation_payload(invitation)})
 
 
 @api_endpoint("GET", "POST")
@@ -361,7 +304,7 @@ def members(request: HttpRequest, exercise_id: int) -> HttpResponse:
         return JsonResponse(
             {
                 "members": [
-                    membership_json(membership, with_email=with_email)
+                    membership_payload(membership, with_email=with_email)
                     for membership in exercise_service.current_memberships(found)
                 ]
             }
@@ -379,7 +322,7 @@ def members(request: HttpRequest, exercise_id: int) -> HttpResponse:
         role=_text(data, "role") or GroupRole.MEMBER,
         ip=client_ip(request),
     )
-    return JsonResponse({"member": membership_json(membership, with_email=True)}, status=201)
+    return JsonResponse({"member": membership_payload(membership, with_email=True)}, status=201)
 
 
 @api_endpoint("PATCH", "DELETE")
@@ -406,4 +349,4 @@ def member(request: HttpRequest, exercise_id: int, user_id: int) -> HttpResponse
             role=_text(data, "role", required=True),
             ip=client_ip(request),
         )
-    return JsonResponse({"member": membership_json(membership, with_email=True)})
+    return JsonResponse({"member": membership_payload(membership, with_email=True)})

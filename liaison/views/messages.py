@@ -3,11 +3,9 @@ that cannot hold a socket open (docs/api/messages.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from liaison import selectors
+from liaison import payloads, selectors
 from liaison.errors import Invalid
 from liaison.services import messaging
 from liaison.views.base import api_endpoint, client_ip, parse_json
@@ -28,10 +26,6 @@ def _query_int(request: HttpRequest, name: str, *, minimum: int) -> int | None:
     return value
 
 
-def _page_json(page: selectors.MessagePage) -> dict[str, Any]:
-    return {"messages": page.messages, "last_seq": page.last_seq, "has_more": page.has_more}
-
-
 def _list_messages(request: HttpRequest, room_id: int) -> HttpResponse:
     before = _query_int(request, "before", minimum=1)
     after = _query_int(request, "after", minimum=0)
@@ -49,7 +43,7 @@ def _list_messages(request: HttpRequest, room_id: int) -> HttpResponse:
         page = selectors.messages_before(
             user=request.user, room_id=room_id, before_seq=before, limit=limit
         )
-    return JsonResponse(_page_json(page))
+    return JsonResponse(payloads.message_page_payload(page))
 
 
 def _send(request: HttpRequest, room_id: int) -> HttpResponse:
@@ -76,7 +70,7 @@ def _send(request: HttpRequest, room_id: int) -> HttpResponse:
         attachment_ids=attachments,
         ip=client_ip(request),
     )
-    payload = messaging.message_payload(result.message)
+    payload = payloads.message_payload(result.message)
     return JsonResponse({"message": payload}, status=201 if result.created else 200)
 
 
@@ -103,4 +97,4 @@ def room_read(request: HttpRequest, room_id: int) -> HttpResponse:
 def unread(request: HttpRequest) -> HttpResponse:
     """Unread messages per room the reader belongs to."""
     counts = selectors.unread_counts(user=request.user)
-    return JsonResponse({"rooms": {str(room_id): count for room_id, count in counts.items()}})
+    return JsonResponse(payloads.unread_payload(counts))

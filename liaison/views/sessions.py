@@ -19,7 +19,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django_otp import login as otp_login
 
 from liaison.errors import Invalid
-from liaison.models import User
+from liaison.payloads import account_payload
 from liaison.services import twofactor
 from liaison.views.accounts import (
     clear_failures,
@@ -29,17 +29,6 @@ from liaison.views.accounts import (
     sign_out,
 )
 from liaison.views.base import api_endpoint, client_ip, json_error, parse_json
-
-
-def user_json(user: User) -> dict[str, Any]:
-    agency = user.agency
-    return {
-        "id": user.pk,
-        "email": user.email,
-        "display_name": user.display_name,
-        "role": user.role,
-        "agency": ({"id": agency.pk, "code": agency.code, "name": agency.name} if agency else None),
-    }
 
 
 def _text(data: dict[str, Any], name: str, label: str) -> str:
@@ -58,7 +47,7 @@ def _state(request: HttpRequest) -> JsonResponse:
     signed_in = user.is_authenticated and user.is_verified()
     body: dict[str, Any] = {
         "authenticated": bool(signed_in),
-        "user": user_json(user) if signed_in else None,
+        "user": account_payload(user) if signed_in else None,
         "csrf_token": get_token(request),
     }
     if user.is_authenticated and not signed_in:
@@ -104,7 +93,7 @@ def _sign_in(request: HttpRequest) -> HttpResponse:
     login(request, user, backend=user.backend)
     otp_login(request, passed.device)
     clear_failures(request, user.email)
-    body: dict[str, Any] = {"user": user_json(user)}
+    body: dict[str, Any] = {"user": account_payload(user)}
     if passed.method == "recovery_code":
         body["recovery_codes_left"] = passed.recovery_codes_left
     return JsonResponse(body)

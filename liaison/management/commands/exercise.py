@@ -12,11 +12,11 @@ from liaison.management.groups_cli import (
     agency_by_code,
     emit,
     exercise_by_code,
-    exercise_summary,
     parse_when,
     resolve_actor,
 )
 from liaison.models import Exercise
+from liaison.payloads import exercise_summary, room_summary
 from liaison.services import exercises as service
 
 
@@ -125,7 +125,7 @@ class Command(BaseCommand):
         emit(
             self,
             options["json"],
-            {"room": {"id": room.pk, "name": room.name, "exercise": exercise.code}},
+            {"room": room_summary(room)},
             f"Added room {room.name} (id {room.pk}) to {exercise.code}.",
         )
 

@@ -12,10 +12,10 @@ from liaison.management.groups_cli import (
     agency_by_code,
     emit,
     exercise_by_code,
-    iso,
     resolve_actor,
 )
 from liaison.models import GroupRole
+from liaison.payloads import invitation_summary
 from liaison.services.invitations import create_invitation
 
 
@@ -54,19 +54,11 @@ class Command(BaseCommand):
             )
         except LiaisonError as error:
             raise CommandError(error.detail) from None
-        invitation = issued.invitation
         emit(
             self,
             options["json"],
             {
-                "invitation": {
-                    "id": invitation.pk,
-                    "exercise": exercise.code,
-                    "email": invitation.email,
-                    "agency": agency.code,
-                    "role": invitation.role,
-                    "expires_at": iso(invitation.expires_at),
-                },
+                "invitation": invitation_summary(issued.invitation),
                 "url": issued.url,
                 "emailed": issued.emailed,
                 "email_error": issued.email_error or None,

@@ -11,24 +11,12 @@ from liaison.management.groups_cli import (
     add_common_arguments,
     emit,
     exercise_by_code,
-    iso,
     resolve_actor,
     user_by_email,
 )
 from liaison.models import GroupRole, Membership
+from liaison.payloads import membership_summary
 from liaison.services import memberships as service
-
-
-def membership_summary(membership: Membership) -> dict[str, Any]:
-    return {
-        "id": membership.pk,
-        "email": membership.user.email,
-        "display_name": membership.user.display_name,
-        "agency": membership.user.agency.code if membership.user.agency else None,
-        "role": membership.role,
-        "created_at": iso(membership.created_at),
-        "removed_at": iso(membership.removed_at),
-    }
 
 
 class Command(BaseCommand):
