@@ -1,4 +1,4 @@
-"""Permission-checked fetchers shared by views, consumers and services.
+"""Permission-checked fetchers and permission checks, shared by views, consumers and services.
 
 Each ``access_*`` returns the object only if the user may see it, and otherwise raises
 ``AccessDenied`` (a ``NotFound``): a denied object and a missing one look the same.
@@ -73,6 +73,49 @@ def access_exercise(user: User, exercise_id: object) -> tuple[Exercise, Membersh
     if membership is None or exercise.status not in MEMBER_VISIBLE_STATUSES:
         raise AccessDenied(target_type="exercise", target_id=str(ident))
     return exercise, membership
+
+
+# --- exercises: who may provision, invite and see members' addresses ---------------------------
+
+
+def require_admin(actor: User) -> None:
+    """Provisioning is the admins' job; everyone else is refused."""
+    if not (_usable(actor) and actor.is_admin):
+        raise PermissionDenied("Only administrators can provision exercises.")
+
+
+def is_coordinator(user: User, exercise: Exercise) -> bool:
+    """A current coordinator of this exercise (removed coordinators are nobody)."""
+    if not (_usable(user) and user.is_officer):
+        return False
+    return Membership.objects.filter(
+        exercise=exercise, user=user, role=GroupRole.COORDINATOR, removed_at__isnull=True
+    ).exists()
+
+
+def can_manage_invitations(user: User, exercise: Exercise) -> bool:
+    """Admins, and the exercise's own coordinators, may invite and see its invitations."""
+    if not _usable(user):
+        return False
+    return user.is_admin or is_coordinator(user, exercise)
+
+
+def sees_member_emails(user: User, exercise: Exercise) -> bool:
+    """Members' e-mail addresses are for admins, auditors and the exercise's coordinators."""
+    return user.is_admin or user.is_auditor or is_coordinator(user, exercise)
+
+
+def access_managed_exercise(user: User, exercise_id: object) -> Exercise:
+    """An exercise the user may provision (admins) or invite to (its current coordinators).
+
+    Anyone else, and any id that does not exist, gets the same ``AccessDenied`` (a 404).
+    """
+    exercise, membership = access_exercise(user, exercise_id)
+    if user.is_admin:
+        return exercise
+    if user.is_officer and membership is not None and membership.role == GroupRole.COORDINATOR:
+        return exercise
+    raise AccessDenied(target_type="exercise", target_id=str(exercise.pk))
 
 
 def access_room(user: User, room_id: object) -> RoomAccess:

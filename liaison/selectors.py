@@ -11,13 +11,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from liaison import access, payloads
 from liaison.errors import Invalid
-from liaison.models import Message, Presence, ReadMarker, Role, Room, User
+from liaison.models import (
+    Exercise,
+    GroupRole,
+    Membership,
+    Message,
+    Presence,
+    ReadMarker,
+    Role,
+    Room,
+    User,
+)
 
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
@@ -100,6 +119,56 @@ def readable_rooms(user: User) -> Any:
         exercise__memberships__removed_at__isnull=True,
         exercise__status__in=access.MEMBER_VISIBLE_STATUSES,
     ).distinct()
+
+
+def exercises_for(user: User) -> QuerySet[Exercise]:
+    """The exercises a user may see: members their current, non-archived ones; admins and
+    auditors every exercise."""
+    rooms = Prefetch("rooms", queryset=Room.objects.order_by("name"))
+    base = Exercise.objects.prefetch_related("agencies", rooms).order_by("-starts_at", "code")
+    if not (user is not None and user.is_authenticated and user.is_active):
+        return base.none()
+    if user.role in {Role.ADMIN, Role.AUDITOR}:
+        return base
+    return base.filter(
+        memberships__user=user,
+        memberships__removed_at__isnull=True,
+        status__in=access.MEMBER_VISIBLE_STATUSES,
+    ).distinct()
+
+
+def managed_exercises(user: User) -> QuerySet[Exercise]:
+    """The exercises a user may provision (admins) or invite to (coordinators)."""
+    base = Exercise.objects.prefetch_related("agencies").order_by("-starts_at", "code")
+    if not (user is not None and user.is_authenticated and user.is_active):
+        return base.none()
+    if user.is_admin:
+        return base
+    if not user.is_officer:
+        return base.none()
+    return base.filter(
+        memberships__user=user,
+        memberships__role=GroupRole.COORDINATOR,
+        memberships__removed_at__isnull=True,
+        status__in=access.MEMBER_VISIBLE_STATUSES,
+    ).distinct()
+
+
+def current_memberships(exercise: Exercise) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(exercise=exercise, removed_at__isnull=True)
+        .select_related("user", "user__agency")
+        .order_by("user__agency__name", "user__display_name")
+    )
+
+
+def exercise_roles(user: User) -> dict[int, str]:
+    """The user's current group role, per exercise id."""
+    return dict(
+        Membership.objects.filter(user=user, removed_at__isnull=True).values_list(
+            "exercise_id", "role"
+        )
+    )
 
 
 def unread_counts(*, user: User) -> dict[int, int]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from liaison import events
-from liaison.access import access_exercise, access_room
+from liaison import events, selectors
+from liaison.access import access_exercise, access_managed_exercise, access_room
 from liaison.errors import AccessDenied, Conflict, Invalid, PermissionDenied
 from liaison.models import (
     Agency,
@@ -402,16 +402,16 @@ def test_an_archived_exercise_is_visible_to_auditors_only(
         access_exercise(uk_officer, exercise.pk)
     with pytest.raises(AccessDenied):
         access_room(uk_officer, room.pk)
-    assert exercise not in service.exercises_for(uk_officer)
-    assert exercise in service.exercises_for(auditor)
+    assert exercise not in selectors.exercises_for(uk_officer)
+    assert exercise in selectors.exercises_for(auditor)
     assert access_exercise(auditor, exercise.pk)[0] == exercise
 
 
 def test_members_see_their_own_exercises_only(
     exercise: Exercise, other_exercise: Exercise, uk_officer: User, outsider: User
 ) -> None:
-    assert list(service.exercises_for(uk_officer)) == [exercise]
-    assert list(service.exercises_for(outsider)) == [other_exercise]
+    assert list(selectors.exercises_for(uk_officer)) == [exercise]
+    assert list(selectors.exercises_for(outsider)) == [other_exercise]
 
 
 def test_a_removed_member_no_longer_sees_the_exercise(
@@ -419,17 +419,17 @@ def test_a_removed_member_no_longer_sees_the_exercise(
 ) -> None:
     membership = Membership.objects.get(exercise=exercise, user=uk_officer)
     memberships.remove_member(actor=admin, membership=membership)
-    assert not service.exercises_for(uk_officer).exists()
+    assert not selectors.exercises_for(uk_officer).exists()
 
 
 def test_coordinators_manage_only_their_own_exercises(
     exercise: Exercise, other_exercise: Exercise, uk_coordinator: User, admin: User
 ) -> None:
-    assert list(service.managed_exercises(uk_coordinator)) == [exercise]
-    assert service.access_managed_exercise(uk_coordinator, exercise.pk) == exercise
+    assert list(selectors.managed_exercises(uk_coordinator)) == [exercise]
+    assert access_managed_exercise(uk_coordinator, exercise.pk) == exercise
     with pytest.raises(AccessDenied):
-        service.access_managed_exercise(uk_coordinator, other_exercise.pk)
-    assert set(service.managed_exercises(admin)) == {exercise, other_exercise}
+        access_managed_exercise(uk_coordinator, other_exercise.pk)
+    assert set(selectors.managed_exercises(admin)) == {exercise, other_exercise}
 
 
 @pytest.mark.parametrize("name", ["uk_officer", "gz_observer", "auditor", "outsider"])
@@ -437,7 +437,7 @@ def test_nobody_else_manages_an_exercise(
     request: pytest.FixtureRequest, name: str, exercise: Exercise
 ) -> None:
     with pytest.raises(AccessDenied):
-        service.access_managed_exercise(request.getfixturevalue(name), exercise.pk)
+        access_managed_exercise(request.getfixturevalue(name), exercise.pk)
 
 
 # --- the demo -------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Exercises and their rooms: creation, edits and the status machine.
 
 An exercise moves ``draft → active → closed → archived`` and never back. Only admins provision
-it. Once closed it is read-only: no edits, rooms, invitations or membership changes. Closing
-and archiving tell every open socket of its rooms to close.
+it (``access.require_admin``). Once closed it is read-only: no edits, rooms, invitations or
+membership changes. Closing and archiving tell every open socket of its rooms to close. Who may
+see or manage an exercise is decided in ``access``; the lists of exercises are ``selectors``.
 """
 
 from __future__ import annotations
@@ -13,20 +14,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
 from liaison import audit, events
-from liaison.access import MEMBER_VISIBLE_STATUSES, access_exercise
-from liaison.errors import AccessDenied, Conflict, Invalid, PermissionDenied
+from liaison.access import require_admin
+from liaison.errors import Conflict, Invalid
 from liaison.models import (
     Agency,
     Exercise,
     ExerciseStatus,
-    GroupRole,
     Membership,
-    Role,
     Room,
     User,
 )
@@ -53,29 +51,7 @@ REFUSED_TRANSITION = {
 }
 
 
-# --- who may provision -------------------------------------------------------------------------
-
-
-def require_admin(actor: User) -> None:
-    """Provisioning is the admins' job; everyone else is refused."""
-    if not (actor is not None and actor.is_authenticated and actor.is_active and actor.is_admin):
-        raise PermissionDenied("Only administrators can provision exercises.")
-
-
-def is_coordinator(user: User, exercise: Exercise) -> bool:
-    """A current coordinator of this exercise (removed coordinators are nobody)."""
-    if not (user is not None and user.is_authenticated and user.is_active and user.is_officer):
-        return False
-    return Membership.objects.filter(
-        exercise=exercise, user=user, role=GroupRole.COORDINATOR, removed_at__isnull=True
-    ).exists()
-
-
-def can_manage_invitations(user: User, exercise: Exercise) -> bool:
-    """Admins, and the exercise's own coordinators, may invite and see its invitations."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_admin or is_coordinator(user, exercise)
+# --- state --------------------------------------------------------------------------------------
 
 
 def require_writable(exercise: Exercise) -> None:
@@ -461,60 +437,3 @@ def close_exercise(*, actor: User, exercise: Exercise, ip: str | None = None) ->
 def archive_exercise(*, actor: User, exercise: Exercise, ip: str | None = None) -> Exercise:
     """closed → archived: members lose sight of it; only auditors (and admins) still see it."""
     return _transition(actor=actor, exercise=exercise, action="archive", ip=ip)
-
-
-# --- reads ----------------------------------------------------------------------------------------
-
-
-def exercises_for(user: User) -> QuerySet[Exercise]:
-    """The exercises a user may see: members their current, non-archived ones; admins and
-    auditors every exercise."""
-    rooms = Prefetch("rooms", queryset=Room.objects.order_by("name"))
-    base = Exercise.objects.prefetch_related("agencies", rooms).order_by("-starts_at", "code")
-    if not (user is not None and user.is_authenticated and user.is_active):
-        return base.none()
-    if user.role in {Role.ADMIN, Role.AUDITOR}:
-        return base
-    return base.filter(
-        memberships__user=user,
-        memberships__removed_at__isnull=True,
-        status__in=MEMBER_VISIBLE_STATUSES,
-    ).distinct()
-
-
-def access_managed_exercise(user: User, exercise_id: object) -> Exercise:
-    """An exercise the user may provision (admins) or invite to (its current coordinators).
-
-    Anyone else, and any id that does not exist, gets the same ``AccessDenied`` (a 404).
-    """
-    exercise, membership = access_exercise(user, exercise_id)
-    if user.is_admin:
-        return exercise
-    if user.is_officer and membership is not None and membership.role == GroupRole.COORDINATOR:
-        return exercise
-    raise AccessDenied(target_type="exercise", target_id=str(exercise.pk))
-
-
-def managed_exercises(user: User) -> QuerySet[Exercise]:
-    """The exercises a user may provision (admins) or invite to (coordinators)."""
-    base = Exercise.objects.prefetch_related("agencies").order_by("-starts_at", "code")
-    if not (user is not None and user.is_authenticated and user.is_active):
-        return base.none()
-    if user.is_admin:
-        return base
-    if not user.is_officer:
-        return base.none()
-    return base.filter(
-        memberships__user=user,
-        memberships__role=GroupRole.COORDINATOR,
-        memberships__removed_at__isnull=True,
-        status__in=MEMBER_VISIBLE_STATUSES,
-    ).distinct()
-
-
-def current_memberships(exercise: Exercise) -> QuerySet[Membership]:
-    return (
-        Membership.objects.filter(exercise=exercise, removed_at__isnull=True)
-        .select_related("user", "user__agency")
-        .order_by("user__agency__name", "user__display_name")
-    )

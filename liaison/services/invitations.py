@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from liaison import audit
+from liaison.access import can_manage_invitations
 from liaison.errors import Conflict, Invalid, LiaisonError, PermissionDenied
 from liaison.models import (
     Agency,
@@ -33,11 +34,7 @@ from liaison.models import (
     Role,
     User,
 )
-from liaison.services.exercises import (
-    can_manage_invitations,
-    lock_exercise,
-    require_writable,
-)
+from liaison.services.exercises import lock_exercise, require_writable
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from liaison import audit, events
+from liaison.access import require_admin
 from liaison.errors import Conflict, Invalid
 from liaison.models import Exercise, GroupRole, Membership, Role, Room, User
-from liaison.services.exercises import lock_exercise, require_admin, require_writable
+from liaison.services.exercises import lock_exercise, require_writable
 
 
 def _clean_role(role: str) -> str:

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from liaison.access import access_exercise
+from liaison import access, selectors
 from liaison.errors import AccessDenied, Invalid
 from liaison.models import Agency, Exercise, GroupRole, Invitation, Membership, User
 from liaison.payloads import (
@@ -130,24 +130,13 @@ def _exercise_arguments(data: dict[str, Any], *, partial: bool) -> dict[str, Any
     return arguments
 
 
-def _my_role(user: User, exercise: Exercise) -> str | None:
-    membership = Membership.objects.filter(
-        exercise=exercise, user=user, removed_at__isnull=True
-    ).first()
-    return membership.role if membership else None
-
-
-def _sees_emails(user: User, exercise: Exercise) -> bool:
-    return user.is_admin or user.is_auditor or exercise_service.is_coordinator(user, exercise)
-
-
 def _detail(user: User, exercise: Exercise) -> dict[str, Any]:
     exercise = Exercise.objects.prefetch_related("agencies", "rooms").get(pk=exercise.pk)
-    body = exercise_payload(exercise, role=_my_role(user, exercise))
-    with_email = _sees_emails(user, exercise)
+    body = exercise_payload(exercise, role=selectors.exercise_roles(user).get(exercise.pk))
+    with_email = access.sees_member_emails(user, exercise)
     body["members"] = [
         membership_payload(membership, with_email=with_email)
-        for membership in exercise_service.current_memberships(exercise)
+        for membership in selectors.current_memberships(exercise)
     ]
     return body
 
@@ -160,20 +149,16 @@ def exercises(request: HttpRequest) -> HttpResponse:
     """GET: the exercises I may see, with their rooms. POST (admins): create one."""
     user = request.user
     if request.method == "GET":
-        roles = dict(
-            Membership.objects.filter(user=user, removed_at__isnull=True).values_list(
-                "exercise_id", "role"
-            )
-        )
+        roles = selectors.exercise_roles(user)
         return JsonResponse(
             {
                 "exercises": [
                     exercise_payload(exercise, role=roles.get(exercise.pk))
-                    for exercise in exercise_service.exercises_for(user)
+                    for exercise in selectors.exercises_for(user)
                 ]
             }
         )
-    exercise_service.require_admin(user)
+    access.require_admin(user)
     data = _body(request, EXERCISE_FIELDS)
     exercise = exercise_service.create_exercise(
         actor=user, ip=client_ip(request), **_exercise_arguments(data, partial=False)
@@ -185,7 +170,7 @@ def exercises(request: HttpRequest) -> HttpResponse:
 def exercise(request: HttpRequest, exercise_id: int) -> HttpResponse:
     """GET: one exercise I may see, with rooms and members. PATCH (admins): change it."""
     user = request.user
-    found, _ = access_exercise(user, exercise_id)
+    found, _ = access.access_exercise(user, exercise_id)
     if request.method == "PATCH":
         data = _body(request, EXERCISE_FIELDS)
         if not data:
@@ -209,7 +194,7 @@ TRANSITIONS = {
 @api_endpoint("POST")
 def exercise_transition(request: HttpRequest, exercise_id: int, action: str) -> HttpResponse:
     """POST activate | close | archive (admins)."""
-    found, _ = access_exercise(request.user, exercise_id)
+    found, _ = access.access_exercise(request.user, exercise_id)
     service = TRANSITIONS.get(action)
     if service is None:
         raise AccessDenied(target_type="exercise", target_id=str(exercise_id))
@@ -221,7 +206,7 @@ def exercise_transition(request: HttpRequest, exercise_id: int, action: str) -> 
 @api_endpoint("POST")
 def rooms(request: HttpRequest, exercise_id: int) -> HttpResponse:
     """POST (admins): add a room."""
-    found, _ = access_exercise(request.user, exercise_id)
+    found, _ = access.access_exercise(request.user, exercise_id)
     data = _body(request, {"name", "title", "topic"})
     room = exercise_service.add_room(
         actor=request.user,
@@ -238,7 +223,7 @@ def rooms(request: HttpRequest, exercise_id: int) -> HttpResponse:
 def invitations(request: HttpRequest, exercise_id: int) -> HttpResponse:
     """GET: the exercise's invitations (``?state=pending``). POST: invite an officer; the
     response carries the token and link, this once."""
-    found = exercise_service.access_managed_exercise(request.user, exercise_id)
+    found = access.access_managed_exercise(request.user, exercise_id)
     if request.method == "GET":
         state = request.GET.get("state") or None
         return JsonResponse(
@@ -279,7 +264,7 @@ def invitations(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @api_endpoint("POST")
 def invitation_revoke(request: HttpRequest, exercise_id: int, invitation_id: int) -> HttpResponse:
     """POST: revoke a pending invitation (the row stays, marked revoked)."""
-    found = exercise_service.access_managed_exercise(request.user, exercise_id)
+    found = access.access_managed_exercise(request.user, exercise_id)
     invitation = (
         Invitation.objects.select_related("exercise", "agency", "created_by")
         .filter(pk=invitation_id, exercise=found)
@@ -298,18 +283,18 @@ def invitation_revoke(request: HttpRequest, exercise_id: int, invitation_id: int
 def members(request: HttpRequest, exercise_id: int) -> HttpResponse:
     """GET: current members. POST (admins): add an existing officer directly."""
     user = request.user
-    found, _ = access_exercise(user, exercise_id)
+    found, _ = access.access_exercise(user, exercise_id)
     if request.method == "GET":
-        with_email = _sees_emails(user, found)
+        with_email = access.sees_member_emails(user, found)
         return JsonResponse(
             {
                 "members": [
                     membership_payload(membership, with_email=with_email)
-                    for membership in exercise_service.current_memberships(found)
+                    for membership in selectors.current_memberships(found)
                 ]
             }
         )
-    exercise_service.require_admin(user)
+    access.require_admin(user)
     data = _body(request, {"email", "role"})
     email = _text(data, "email", required=True).strip().lower()
     officer = User.objects.filter(email=email).first()
@@ -329,7 +314,7 @@ def members(request: HttpRequest, exercise_id: int) -> HttpResponse:
 def member(request: HttpRequest, exercise_id: int, user_id: int) -> HttpResponse:
     """PATCH {"role"}: change a member's role. DELETE: remove the member (the row is kept with
     ``removed_at``; their open sockets close). Admins only."""
-    found, _ = access_exercise(request.user, exercise_id)
+    found, _ = access.access_exercise(request.user, exercise_id)
     membership = (
         Membership.objects.select_related("user", "user__agency", "exercise")
         .filter(exercise=found, user_id=user_id, removed_at__isnull=True)

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from liaison.services.exercises import exercises_for, managed_exercises
+from liaison.selectors import exercises_for, managed_exercises
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from liaison import access, selectors
 from liaison.errors import AccessDenied, Conflict, Invalid, PermissionDenied
 from liaison.forms import (
     ExerciseForm,
@@ -67,7 +68,7 @@ def _detail_context(request: HttpRequest, exercise: Exercise, **forms: Any) -> d
     counts = dict.fromkeys(invitation_service.INVITATION_STATES, 0)
     for invitation in invitations:
         counts[invitation.state] += 1
-    members = list(exercise_service.current_memberships(exercise))
+    members = list(selectors.current_memberships(exercise))
     return {
         "exercise": exercise,
         "is_admin": is_admin,
@@ -98,7 +99,7 @@ def _detail_context(request: HttpRequest, exercise: Exercise, **forms: Any) -> d
 @require_GET
 @page
 def exercise_list(request: HttpRequest) -> HttpResponse:
-    exercises = list(exercise_service.managed_exercises(request.user))
+    exercises = list(selectors.managed_exercises(request.user))
     if not request.user.is_admin and not exercises:
         raise PermissionDenied(
             "Only administrators and exercise coordinators can open provisioning."
@@ -114,7 +115,7 @@ def exercise_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @page
 def exercise_create(request: HttpRequest) -> HttpResponse:
-    exercise_service.require_admin(request.user)
+    access.require_admin(request.user)
     form = ExerciseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -138,7 +139,7 @@ def exercise_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 @page
 def exercise_detail(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
     return render(
         request, "liaison/manage/exercise_detail.html", _detail_context(request, exercise)
     )
@@ -148,8 +149,8 @@ def exercise_detail(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @page
 def exercise_edit(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
-    exercise_service.require_admin(request.user)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
+    access.require_admin(request.user)
     exercise_service.require_writable(exercise)
     form = ExerciseForm(request.POST or None, initial=ExerciseForm.initial_for(exercise))
     if request.method == "POST" and form.is_valid():
@@ -177,7 +178,7 @@ def exercise_edit(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @require_POST
 @page
 def room_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
     form = RoomForm(request.POST)
     if form.is_valid():
         try:
@@ -201,7 +202,7 @@ def room_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @require_POST
 @page
 def invitation_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
     form = InvitationForm(request.POST, exercise=exercise, allow_coordinator=request.user.is_admin)
     if form.is_valid():
         data = form.cleaned_data
@@ -239,7 +240,7 @@ def invitation_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @require_POST
 @page
 def invitation_revoke(request: HttpRequest, exercise_id: int, invitation_id: int) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
     invitation = _invitation_in(exercise, invitation_id)
     try:
         invitation_service.revoke_invitation(
@@ -256,7 +257,7 @@ def invitation_revoke(request: HttpRequest, exercise_id: int, invitation_id: int
 @require_POST
 @page
 def member_remove(request: HttpRequest, exercise_id: int, membership_id: int) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
     membership = _membership_in(exercise, membership_id)
     try:
         membership_service.remove_member(
@@ -273,7 +274,7 @@ def member_remove(request: HttpRequest, exercise_id: int, membership_id: int) ->
 @require_POST
 @page
 def member_role(request: HttpRequest, exercise_id: int, membership_id: int) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
     membership = _membership_in(exercise, membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -305,7 +306,7 @@ TRANSITION_SERVICES = {
 @require_POST
 @page
 def exercise_transition(request: HttpRequest, exercise_id: int, action: str) -> HttpResponse:
-    exercise = exercise_service.access_managed_exercise(request.user, exercise_id)
+    exercise = access.access_managed_exercise(request.user, exercise_id)
     service = TRANSITION_SERVICES.get(action)
     if service is None:
         raise AccessDenied(target_type="exercise", target_id=str(exercise_id))
