@@ -11,7 +11,7 @@ from django.test import Client
 
 from liaison.crypto import destroy_room_keys
 from liaison.models import Attachment, AuditEvent, Room, User
-from liaison.services import attachments as service
+from liaison.payloads import attachment_payloads_for_messages
 from tests import attachments_support as support
 from tests.attachments_support import MIB, body_of, download, pdf_of_size, png_bytes, send, upload
 
@@ -99,5 +99,5 @@ def test_shredded_room_keys_make_files_unrecoverable_not_garbled(
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "shredded"
     message_id = Attachment.objects.get(pk=sent_attachment["id"]).message_id
-    (payload,) = service.payloads_for_messages([message_id])[message_id]
+    (payload,) = attachment_payloads_for_messages([message_id])[message_id]
     assert payload["name"] == "Content destroyed by retention policy."

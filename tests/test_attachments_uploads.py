@@ -19,6 +19,7 @@ from django.utils import timezone
 from liaison.crypto.streaming import DEFAULT_CHUNK_SIZE
 from liaison.errors import AccessDenied, Invalid
 from liaison.models import Attachment, AuditEvent, Exercise, ExerciseStatus, Membership, Room, User
+from liaison.payloads import attachment_payloads_for_messages
 from liaison.services import attachments as service
 from liaison.views import attachments as views
 from tests import attachments_support as support
@@ -257,13 +258,13 @@ def test_a_message_claims_its_senders_uploads_and_shows_them(
     assert [attachment.pk for attachment in claimed] == ids
     assert set(Attachment.objects.values_list("message_id", flat=True)) == {message.pk}
     with CaptureQueriesContext(connection) as queries:
-        payloads = service.payloads_for_messages([message.pk, 9999])
+        payloads = attachment_payloads_for_messages([message.pk, 9999])
     # One query for every attachment of every message (data keys come from the key cache).
     assert [q["sql"] for q in queries if "liaison_attachment" in q["sql"]] == [queries[0]["sql"]]
     assert list(payloads) == [message.pk]
     assert [payload["id"] for payload in payloads[message.pk]] == ids
     assert payloads[message.pk][0]["name"] == "p0.txt"
-    assert service.payloads_for_messages([]) == {}
+    assert attachment_payloads_for_messages([]) == {}
 
 
 def test_claiming_refuses_others_uploads_other_rooms_and_sent_files(

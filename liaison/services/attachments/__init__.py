@@ -19,7 +19,6 @@ from liaison.services.attachments.downloads import (
     open_thumbnail,
 )
 from liaison.services.attachments.images import make_thumbnail
-from liaison.services.attachments.payloads import attachment_payload, payloads_for_messages
 from liaison.services.attachments.policy import (
     ALLOWED_TYPES,
     CSV,
@@ -67,7 +66,6 @@ __all__ = [
     "AttachmentShredded",
     "AttachmentUpload",
     "PurgeResult",
-    "attachment_payload",
     "claim_for_message",
     "clean_filename",
     "display_name",
@@ -75,7 +73,6 @@ __all__ = [
     "max_upload_bytes",
     "open_download",
     "open_thumbnail",
-    "payloads_for_messages",
     "purge_unsent",
     "room_usage",
     "served_content_type",
