@@ -57,20 +57,6 @@ class RoomClosed(LiaisonError):
     http_status = 409
 
 
-class RateLimited(LiaisonError):
-    """Too many requests; slow down."""
-
-    code = "rate_limited"
-    http_status = 429
-
-
-class Unavailable(LiaisonError):
-    """The service is temporarily unavailable."""
-
-    code = "unavailable"
-    http_status = 503
-
-
 class AccessDenied(NotFound):
     """Not found.
 

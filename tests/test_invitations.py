@@ -47,10 +47,6 @@ def invite(
     )
 
 
-def token_of(url: str) -> str:
-    return url.rstrip("/").rsplit("/", 1)[-1]
-
-
 class BrokenEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages: Any) -> int:
         raise ConnectionRefusedError("SMTP server unreachable")

@@ -163,10 +163,6 @@ def kek_usage() -> dict[str, int]:
     return dict(Counter(rows))
 
 
-def kek_ids_in_use() -> set[str]:
-    return set(kek_usage())
-
-
 def destroy_room_keys(room_ids: list[int]) -> int:
     """Crypto-shred: drop the wrapped keys. Whatever they encrypted is unrecoverable.
 

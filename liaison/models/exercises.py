@@ -122,10 +122,6 @@ class Membership(models.Model):
     def is_current(self) -> bool:
         return self.removed_at is None
 
-    @property
-    def can_post(self) -> bool:
-        return self.is_current and self.role in {GroupRole.COORDINATOR, GroupRole.MEMBER}
-
 
 class Invitation(models.Model):
     """Single-use, expiring, bound to an e-mail and an agency. Only the token's SHA-256 is kept."""
