@@ -51,7 +51,7 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
-# --- time zone (groups area) ---------------------------------------------------------------------
+# --- time zone: the signed-in user's own, for pages and forms ------------------------------------
 
 
 class UserTimezoneMiddleware:

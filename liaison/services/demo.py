@@ -95,7 +95,7 @@ DEMO_USERS = [
 ]
 
 
-# --- the demo exercise (groups area) ---
+# --- the demo exercise and its members (provisioning) ---
 DEMO_EXERCISE_CODE = "CFE-DEMO-WASTE"
 # The four demo officers; one UK officer coordinates. sam.outsider@ukbf.example is left out.
 DEMO_MEMBERS = [
@@ -241,7 +241,7 @@ def ensure_demo_exercise(
     ]
 
 
-# --- the demo conversation (messaging area) ---
+# --- the demo conversation (messaging) ---
 # (room, sender e-mail, kind, reply_to seq, body)
 DEMO_CONVERSATION = [
     (
