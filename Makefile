@@ -1,4 +1,5 @@
-# Liaison: make run (serve the demo), make test (the whole suite), make lint, make bench.
+# Liaison: make run (serve the demo), make test (the whole suite), make lint, make bench,
+# make lock (regenerate the hashed locks after editing requirements*.txt), make audit.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,18 +10,20 @@ WS_MAX_MESSAGE ?= 65536
 WS_MAX_FRAME ?= 65536
 DAPHNE_FLAGS := --websocket-max-message-size $(WS_MAX_MESSAGE) --websocket-max-frame-size $(WS_MAX_FRAME)
 
-.PHONY: run serve test lint format bench clean
+.PHONY: run serve test lint format bench clean lock audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# Installs come from the hashed locks only: requirements*.txt are the human-edited inputs of
+# `make lock`, the *.lock files are what gets installed (here, in CI and in the image).
+$(VENV)/.runtime: requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev: requirements.lock requirements-dev.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime
@@ -48,5 +51,36 @@ bench: $(VENV)/.dev
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m bench
 
+# --- locks and their audit -----------------------------------------------------------------
+TOOLS := .venv-tools
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+# Resolve against the package index alone, ignoring any local pip configuration (mirrors,
+# find-links, constraints), so a lock holds the index's own hashes and installs anywhere.
+INDEX_ONLY := env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL \
+	PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock"
+
+$(TOOLS)/.installed: requirements-tools.lock
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-tools.lock
+	touch $@
+
+# Keeps existing pins where they still fit; `make lock LOCK_ARGS=--upgrade` moves everything.
+lock: $(TOOLS)/.installed
+	$(INDEX_ONLY) $(TOOLS)/bin/pip-compile $(LOCK_FLAGS) -o requirements.lock requirements.txt
+	$(INDEX_ONLY) $(TOOLS)/bin/pip-compile $(LOCK_FLAGS) -o requirements-dev.lock requirements-dev.txt
+	$(INDEX_ONLY) $(TOOLS)/bin/pip-compile $(LOCK_FLAGS) -o requirements-tools.lock requirements-tools.txt
+
+# Known vulnerabilities in every locked package. Needs the advisory service, so it is not part
+# of `make test`; a package that could not be audited fails it like a vulnerable one.
+audit: $(TOOLS)/.installed
+	@report=$$(mktemp); status=0; \
+	$(TOOLS)/bin/pip-audit --strict --disable-pip --progress-spinner off \
+		-r requirements.lock -r requirements-dev.lock >"$$report" 2>&1 || status=$$?; \
+	cat "$$report"; \
+	if grep -qi "could not be audited" "$$report"; then \
+		echo "make audit: some locked packages could not be audited"; status=1; fi; \
+	rm -f "$$report"; exit $$status
+
 clean:
-	rm -rf $(VENV) var/test-*.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) var/test-*.sqlite3 .pytest_cache .ruff_cache

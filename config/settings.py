@@ -68,6 +68,13 @@ ALLOWED_HOSTS = env_list(
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("Refusing to start in production: set ALLOWED_HOSTS.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+if PRODUCTION and (
+    not CSRF_TRUSTED_ORIGINS or any(not o.startswith("https://") for o in CSRF_TRUSTED_ORIGINS)
+):
+    raise ImproperlyConfigured(
+        "Refusing to start in production: set CSRF_TRUSTED_ORIGINS to the public https:// "
+        "origin(s), for example https://liaison.example.org."
+    )
 
 # --- keyring (envelope encryption) -----------------------------------------------------------
 LIAISON_KEYRING_FILE = os.environ.get("LIAISON_KEYRING_FILE", "")
@@ -108,6 +115,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: request id, one structured log line and the HTTP metrics per request.
+    "liaison.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -383,15 +392,52 @@ EMAIL_BACKEND = os.environ.get(
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "liaison@localhost")
 
 # --- logging: never a stack trace to a user; full ones to the server log -----------------------
+# One JSON object per line in production (liaison/logging.py: request id, user id, exercise,
+# route, status, duration; never message text, file content, tokens or passwords). Development
+# prints the same records as plain text unless LIAISON_LOG_FORMAT=json.
+LIAISON_LOG_FORMAT = os.environ.get("LIAISON_LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LIAISON_LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LIAISON_LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_context": {"()": "liaison.logging.RequestContextFilter"},
+        "redact_paths": {"()": "liaison.logging.RedactRequestPaths"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "liaison.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LIAISON_LOG_FORMAT,
+            "filters": ["request_context", "redact_paths"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LIAISON_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # One line per request; LIAISON_REQUEST_LOG_LEVEL=WARNING keeps only failures.
+        "liaison.request": {"level": os.environ.get("LIAISON_REQUEST_LOG_LEVEL", "INFO")},
     },
 }
+
+# --- metrics (liaison/metrics.py) --------------------------------------------------------------
+# GET /metrics answers only with "Authorization: Bearer <LIAISON_METRICS_TOKEN>"; without a
+# token set, the endpoint does not exist. With several worker processes per scrape target, set
+# PROMETHEUS_MULTIPROC_DIR (an empty directory, wiped at start) in their environment.
+LIAISON_METRICS_TOKEN = os.environ.get("LIAISON_METRICS_TOKEN", "")
+if LIAISON_METRICS_TOKEN and len(LIAISON_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("LIAISON_METRICS_TOKEN must be at least 32 characters.")
+if PRODUCTION:
+    # Prometheus scrapes the workers over plain HTTP inside the network, like the health probe.
+    SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+
+# --- backups (liaison/services/backups.py) -----------------------------------------------------
+# The operator's X25519 public key that backups are encrypted to (base64, from
+# "manage.py backup --generate-key"); its private half stays offline, with the operator.
+LIAISON_BACKUP_RECIPIENT = os.environ.get("LIAISON_BACKUP_RECIPIENT", "")

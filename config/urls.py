@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import path, re_path
 from django.views.i18n import JavaScriptCatalog
 
+from liaison import metrics
 from liaison.views import (
     accounts,
     attachments,
@@ -25,6 +26,7 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("", home.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     # Accounts: signing in (password, then the second factor) and out.
     path("login/", accounts.login_view, name="login"),
     path("login/otp/", accounts.login_otp_view, name="login-otp"),

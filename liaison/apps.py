@@ -7,4 +7,4 @@ class LiaisonConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from liaison import signals  # noqa: F401  (login/logout audit hooks)
+        from liaison import metrics, signals  # noqa: F401  (audit hooks; metric counters)

@@ -54,6 +54,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
             "LIAISON_ENV": "production",
             "SECRET_KEY": "p" * 20 + "production-secret-key-for-header-tests-0123456789",
             "ALLOWED_HOSTS": HOST,
+            "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
             "LIAISON_KEYRING": new_keyring_json("prod-1"),
             "LIAISON_VAR_DIR": str(tmp_path),
             "LIAISON_STATIC_ROOT": str(tmp_path / "static"),

@@ -20,6 +20,7 @@ def run_django(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LIAISON_", "DJANGO_"))}
     clean.pop("SECRET_KEY", None)
     clean.pop("ALLOWED_HOSTS", None)
+    clean.pop("CSRF_TRUSTED_ORIGINS", None)
     clean.update(env)
     return subprocess.run(
         [
@@ -40,6 +41,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "LIAISON_ENV": "production",
         "SECRET_KEY": GOOD_SECRET,
         "ALLOWED_HOSTS": "liaison.example.org",
+        "CSRF_TRUSTED_ORIGINS": "https://liaison.example.org",
         "LIAISON_KEYRING": new_keyring_json("prod-1"),
     }
     env.update(overrides)
