@@ -85,7 +85,9 @@ class Command(BaseCommand):
             shutil.rmtree(workdir, ignore_errors=True)
 
     def run(self, options: dict[str, Any]) -> None:
-        from liaison import audit, audit_checkpoints, audit_verify
+        from liaison import audit
+        from liaison.audit import checkpoints as audit_checkpoints
+        from liaison.audit import verify as audit_verify
 
         events, messages = options["events"], options["messages"]
         started = time.perf_counter()

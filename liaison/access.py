@@ -161,3 +161,23 @@ def access_attachment(user: User, attachment_id: object) -> tuple[Attachment, Ro
     if attachment.message_id is None and attachment.uploader_id != user.pk:
         raise AccessDenied(target_type="attachment", target_id=str(ident))
     return attachment, room_access
+
+
+# --- auditors ---------------------------------------------------------------------------------
+
+
+def is_auditor(user: User | None) -> bool:
+    """An active, signed-in user with the global auditor role."""
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.is_active
+        and user.role == Role.AUDITOR
+    )
+
+
+def require_auditor(user: User | None) -> None:
+    """Raise ``AccessDenied`` (404) unless ``user`` is an active auditor: the auditors'
+    workspace does not reveal itself to anyone else."""
+    if not is_auditor(user):
+        raise AccessDenied(target_type="audit", target_id="workspace")

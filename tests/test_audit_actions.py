@@ -20,14 +20,15 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from liaison import audit_verify, crypto
+from liaison import crypto
+from liaison.audit import verify as audit_verify
+from liaison.audit import workspace
 from liaison.crypto.keyring import new_keyring_json
 from liaison.errors import AccessDenied
 from liaison.models import Attachment, AuditEvent, ExerciseStatus, GroupRole, Membership, User
 from liaison.services import (
     accounts,
     attachments,
-    auditing,
     exercises,
     invitations,
     keys,
@@ -452,7 +453,7 @@ def test_every_action_recorded_in_the_code_has_a_case() -> None:
 def test_auditing_services_refuse_everyone_but_auditors(uk_officer: User, admin: User) -> None:
     for user in (uk_officer, admin):
         with pytest.raises(AccessDenied):
-            auditing.list_exercises(auditor=user)
+            workspace.list_exercises(auditor=user)
 
 
 def test_the_cases_cover_the_actions_the_issue_names() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from liaison import audit_signing
+from liaison.audit import signing as audit_signing
 from liaison.models import AuditEvent, Exercise, Room, User
 from liaison.services import exercises as exercise_service
 from liaison.services import keys as key_service
@@ -22,7 +23,7 @@ from tests.audit_helpers import say
 
 pytestmark = pytest.mark.django_db
 
-SCRIPT = Path(django_settings.BASE_DIR) / "liaison" / "verify_export.py"
+SCRIPT = Path(django_settings.BASE_DIR) / "liaison" / "audit" / "offline_verifier.py"
 
 
 @pytest.fixture
@@ -46,17 +47,27 @@ def export_to(path: Path, code: str = "CFE-TEST-WASTE") -> Path:
     return path
 
 
-def run_script(directory: Path, key: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """The standalone verifier in its own interpreter, with Django made unimportable."""
+def run_script(
+    directory: Path, key: str, tmp_path: Path, *, as_module: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The standalone verifier in its own interpreter, with Django made unimportable; run by
+    its path (as an outside party would) or, with ``as_module``, with ``python -m`` from a
+    checkout."""
     poison = tmp_path / "no-django" / "django"
     poison.mkdir(parents=True, exist_ok=True)
     (poison / "__init__.py").write_text("raise ImportError('verify_export must not need Django')\n")
+    search_path = [str(poison.parent)]
+    program = [str(SCRIPT)]
+    if as_module:
+        search_path.append(str(django_settings.BASE_DIR))
+        program = ["-m", "liaison.audit.offline_verifier"]
     return subprocess.run(
-        [sys.executable, str(SCRIPT), str(directory), "--public-key", key],
+        [sys.executable, *program, str(directory), "--public-key", key],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": str(poison.parent), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        env={"PYTHONPATH": os.pathsep.join(search_path), "PATH": "/usr/bin:/bin"},
         check=False,
     )
 
@@ -85,6 +96,19 @@ def test_an_export_verifies_with_the_command_and_the_standalone_script(
     assert script.returncode == 0, script.stdout + script.stderr
     assert "OK: export of CFE-TEST-WASTE verified" in script.stdout
     assert "5 messages in 2 rooms" in script.stdout
+
+
+def test_the_offline_verifier_runs_as_a_module_without_django(
+    conversation: Room, tmp_path: Path
+) -> None:
+    out = export_to(tmp_path / "export")
+    script = run_script(out, audit_signing.public_key_b64(), tmp_path, as_module=True)
+    assert script.returncode == 0, script.stdout + script.stderr
+    assert "OK: export of CFE-TEST-WASTE verified" in script.stdout
+    flip_one_byte(out / "transcript.jsonl")
+    script = run_script(out, audit_signing.public_key_b64(), tmp_path, as_module=True)
+    assert script.returncode == 1
+    assert "transcript.jsonl does not match its SHA-256" in script.stdout
 
 
 def test_the_public_key_may_be_given_as_a_file(conversation: Room, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from liaison import audit_checkpoints, audit_verify
+from liaison.audit import checkpoints as audit_checkpoints
+from liaison.audit import verify as audit_verify
 from liaison.models import AuditEvent, Exercise, Message, Room, User
 from tests.audit_helpers import (
     head_seq,
@@ -223,7 +224,7 @@ def test_a_garbled_checkpoint_file_is_reported(checkpoint_dir: Path) -> None:
 
 
 def test_a_checkpoint_signed_by_another_key_is_refused(settings, tmp_path: Path) -> None:
-    from liaison.audit_signing import new_private_key_text, reset_signing_key_cache
+    from liaison.audit.signing import new_private_key_text, reset_signing_key_cache
 
     record_events(5)
     audit_checkpoints.write_checkpoint()
@@ -307,12 +308,32 @@ def test_verify_audit_refuses_an_unknown_exercise() -> None:
 
 
 def test_verify_audit_accepts_an_outside_public_key(capsys: pytest.CaptureFixture[str]) -> None:
-    from liaison.audit_signing import public_key_b64
+    from liaison.audit.signing import public_key_b64
 
     record_events(4)
     audit_checkpoints.write_checkpoint()
     call_command("verify_audit", "--public-key", public_key_b64())
     assert "consistent with 1 signed checkpoint" in capsys.readouterr().out
+
+
+def test_audit_verify_is_the_same_command_as_verify_audit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from liaison.audit.signing import public_key_b64
+
+    record_events(4)
+    audit_checkpoints.write_checkpoint()
+    call_command("audit", "verify", "--public-key", public_key_b64())
+    assert "Audit chain intact: 4 events up to seq 4" in capsys.readouterr().out
+    call_command("audit", "verify", "--json")
+    assert json.loads(capsys.readouterr().out)["checkpoints_checked"] == 1
+    with triggers_lifted():
+        AuditEvent.objects.filter(seq=2).update(ip="10.9.8.7")
+    with pytest.raises(CommandError, match="broken at seq 2") as failure:
+        call_command("audit", "verify", "--no-checkpoints")
+    assert failure.value.returncode == 1
+    with pytest.raises(CommandError, match="no exercise 'CFE-NOPE'"):
+        call_command("audit", "verify", "--exercise", "CFE-NOPE")
 
 
 def test_checkpoint_command_writes_a_signed_file_outside_the_database(

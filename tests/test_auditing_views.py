@@ -17,10 +17,11 @@ from django.utils import timezone
 
 from config.asgi import application
 from liaison import audit
+from liaison.audit import workspace
+from liaison.audit.offline_verifier import load_public_key, verify_export
 from liaison.errors import PermissionDenied
 from liaison.models import AuditEvent, ExerciseStatus, Membership, Message, Room, User
-from liaison.services import auditing, messaging
-from liaison.verify_export import load_public_key, verify_export
+from liaison.services import messaging
 from tests.audit_helpers import (
     head_seq,
     private_checkpoint_store,
@@ -205,11 +206,11 @@ def test_the_transcript_pages_through_a_long_room(
 ) -> None:
     say(uk_officer, room, *[f"line {n}" for n in range(1, 8)])
 
-    first = auditing.room_transcript(auditor=auditor, room_id=room.pk, page_size=3)
-    second = auditing.room_transcript(
+    first = workspace.room_transcript(auditor=auditor, room_id=room.pk, page_size=3)
+    second = workspace.room_transcript(
         auditor=auditor, room_id=room.pk, after=first.next_after, page_size=3
     )
-    last = auditing.room_transcript(auditor=auditor, room_id=room.pk, after=6, page_size=3)
+    last = workspace.room_transcript(auditor=auditor, room_id=room.pk, after=6, page_size=3)
 
     assert [e["seq"] for e in first.entries] == [1, 2, 3]
     assert [e["seq"] for e in second.entries] == [4, 5, 6]
@@ -263,13 +264,13 @@ def test_search_is_bounded(auditor: User, uk_officer: User, room: Room, lane_roo
     say(uk_officer, room, *[f"seizure note {n}" for n in range(6)])
     say(uk_officer, lane_room, "seizure note lane")
 
-    by_messages = auditing.search_messages(
+    by_messages = workspace.search_messages(
         auditor=auditor, exercise_id=room.exercise_id, query="seizure", max_messages=4
     )
-    by_results = auditing.search_messages(
+    by_results = workspace.search_messages(
         auditor=auditor, exercise_id=room.exercise_id, query="seizure", max_results=2
     )
-    by_rooms = auditing.search_messages(
+    by_rooms = workspace.search_messages(
         auditor=auditor, exercise_id=room.exercise_id, query="seizure", max_rooms=1
     )
 
@@ -323,7 +324,7 @@ def test_the_verify_button_names_the_first_broken_seq(auditor_client: Client) ->
 def test_the_export_download_is_a_signed_zip_that_verifies(
     auditor_client: Client, conversation: Room, tmp_path: Path
 ) -> None:
-    from liaison.audit_signing import public_key_b64
+    from liaison.audit.signing import public_key_b64
 
     response = auditor_client.post(f"/audit/exercises/{conversation.exercise_id}/export/")
 

@@ -1,4 +1,4 @@
-"""The auditors' workspace under /audit/. Thin: parse, call ``services.auditing``, render.
+"""The auditors' workspace under /audit/. Thin: parse, call ``audit.workspace``, render.
 
 Everyone but an auditor gets a 404 (and the attempt is audited by the ``page`` decorator).
 """
@@ -9,8 +9,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from liaison import access
+from liaison.audit import workspace
 from liaison.errors import Invalid
-from liaison.services import auditing
 from liaison.views.base import client_ip, page
 
 
@@ -23,18 +24,18 @@ def _method_not_allowed(allowed: str) -> HttpResponse:
 @login_required
 @page
 def index(request: HttpRequest) -> HttpResponse:
-    rows = auditing.list_exercises(auditor=request.user, ip=client_ip(request))
+    rows = workspace.list_exercises(auditor=request.user, ip=client_ip(request))
     return render(request, "liaison/audit/index.html", {"rows": rows})
 
 
 @login_required
 @page
 def trail(request: HttpRequest) -> HttpResponse:
-    auditing.require_auditor(request.user)
+    access.require_auditor(request.user)
     error = ""
     try:
-        filters = auditing.parse_trail_filters(request.GET)
-        result = auditing.audit_trail(
+        filters = workspace.parse_trail_filters(request.GET)
+        result = workspace.audit_trail(
             auditor=request.user,
             filters=filters,
             before=request.GET.get("before"),
@@ -57,7 +58,7 @@ def trail(request: HttpRequest) -> HttpResponse:
 @login_required
 @page
 def exercise(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    overview = auditing.exercise_overview(
+    overview = workspace.exercise_overview(
         auditor=request.user, exercise_id=exercise_id, ip=client_ip(request)
     )
     return render(request, "liaison/audit/exercise.html", {"overview": overview})
@@ -66,7 +67,7 @@ def exercise(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @login_required
 @page
 def transcript(request: HttpRequest, room_id: int) -> HttpResponse:
-    result = auditing.room_transcript(
+    result = workspace.room_transcript(
         auditor=request.user,
         room_id=room_id,
         after=request.GET.get("after"),
@@ -78,12 +79,12 @@ def transcript(request: HttpRequest, room_id: int) -> HttpResponse:
 @login_required
 @page
 def search(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    auditing.require_auditor(request.user)
+    access.require_auditor(request.user)
     query = request.GET.get("q", "")
     result, error = None, ""
     if query:
         try:
-            result = auditing.search_messages(
+            result = workspace.search_messages(
                 auditor=request.user,
                 exercise_id=exercise_id,
                 query=query,
@@ -94,7 +95,7 @@ def search(request: HttpRequest, exercise_id: int) -> HttpResponse:
     exercise = (
         result.exercise
         if result
-        else auditing.open_search(
+        else workspace.open_search(
             auditor=request.user, exercise_id=exercise_id, ip=client_ip(request)
         )
     )
@@ -109,17 +110,17 @@ def search(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @login_required
 @page
 def verify(request: HttpRequest) -> HttpResponse:
-    auditing.require_auditor(request.user)
+    access.require_auditor(request.user)
     exercise_id = request.POST.get("exercise") or request.GET.get("exercise") or None
     report = None
     if request.method == "POST":
-        report = auditing.verify_integrity(
+        report = workspace.verify_integrity(
             auditor=request.user, exercise_id=exercise_id, ip=client_ip(request)
         )
     elif request.method != "GET":
         return _method_not_allowed("GET, POST")
     else:
-        auditing.record_page_view(auditor=request.user, page="verify", ip=client_ip(request))
+        workspace.record_page_view(auditor=request.user, page="verify", ip=client_ip(request))
     return render(
         request, "liaison/audit/verify.html", {"report": report, "exercise_id": exercise_id or ""}
     )
@@ -128,10 +129,10 @@ def verify(request: HttpRequest) -> HttpResponse:
 @login_required
 @page
 def export(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    auditing.require_auditor(request.user)
+    access.require_auditor(request.user)
     if request.method != "POST":
         return _method_not_allowed("POST")
-    name, data = auditing.export_exercise_zip(
+    name, data = workspace.export_exercise_zip(
         auditor=request.user, exercise_id=exercise_id, ip=client_ip(request)
     )
     response = HttpResponse(data, content_type="application/zip")

@@ -148,26 +148,6 @@ def public_key_pem() -> str:
     )
 
 
-def parse_public_key(text: str) -> Ed25519PublicKey:
-    """A public key from base64 (32 raw bytes) or PEM text."""
-    text = text.strip()
-    if text.startswith("-----BEGIN"):
-        try:
-            key = serialization.load_pem_public_key(text.encode())
-        except ValueError as exc:
-            raise SigningKeyError(f"Not a readable PEM public key: {exc}.") from None
-        if not isinstance(key, Ed25519PublicKey):
-            raise SigningKeyError("The public key is not an Ed25519 key.")
-        return key
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise SigningKeyError("The public key is neither base64 nor PEM.") from None
-    if len(raw) != RAW_KEY_BYTES:
-        raise SigningKeyError(f"The public key must decode to 32 bytes, not {len(raw)}.")
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
 def sign(data: bytes) -> bytes:
     return signing_key().sign(data)
 

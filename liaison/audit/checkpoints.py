@@ -4,8 +4,8 @@ A hash chain alone does not stop someone with database rights from cutting its t
 recomputing it after an edit. A checkpoint (like a Certificate Transparency signed tree head)
 records the head ``seq`` and hash of the audit chain and of every room's message chain at a
 moment, signed with the audit Ed25519 key, in ``storages["audit_checkpoints"]`` (a directory by
-default; any Django storage, ideally write-once, by setting). ``verify_audit`` then checks that
-the chain still reaches every checkpoint with the same hash.
+default; any Django storage, ideally write-once, by setting). ``manage.py audit verify`` then
+checks that the chain still reaches every checkpoint with the same hash.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
 
-from liaison import audit_signing
-from liaison.audit import GENESIS_HASH, canonical
+from liaison.audit import signing
+from liaison.audit.chain import GENESIS_HASH, canonical
 from liaison.models import AuditEvent, Room
 
 STORAGE_ALIAS = "audit_checkpoints"
@@ -62,7 +62,7 @@ class Checkpoint:
         return str(self.body.get("created_at", ""))
 
     def signature_valid(self, public_key: Ed25519PublicKey) -> bool:
-        return audit_signing.signature_valid(public_key, self.signature, canonical(self.body))
+        return signing.signature_valid(public_key, self.signature, canonical(self.body))
 
 
 class CheckpointUnreadable(Exception):
@@ -121,9 +121,9 @@ def write_checkpoint(*, if_changed: bool = False) -> Checkpoint | None:
         "created_at": now.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         "audit": heads["audit"],
         "rooms": heads["rooms"],
-        "public_key": audit_signing.public_key_b64(),
+        "public_key": signing.public_key_b64(),
     }
-    signature = audit_signing.sign(canonical(body))
+    signature = signing.sign(canonical(body))
     document = {"checkpoint": body, "signature": base64.b64encode(signature).decode()}
     name = _name_for(heads["audit"]["seq"], now)
     stored = checkpoint_storage().save(

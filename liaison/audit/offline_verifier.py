@@ -1,6 +1,7 @@
 """Check a signed Liaison audit export offline, with nothing but Python and ``cryptography``.
 
-    python verify_export.py EXPORT_DIR --public-key KEY
+    python offline_verifier.py EXPORT_DIR --public-key KEY
+    python -m liaison.audit.offline_verifier EXPORT_DIR --public-key KEY    # from a checkout
 
 ``KEY`` is the export signer's Ed25519 public key (base64 of its 32 raw bytes, or PEM), or the
 path of a file holding it; obtain it from the operator out of band (``manage.py audit
@@ -17,7 +18,8 @@ What is checked:
   ciphertext without the keys; the signature vouches for it).
 
 This file deliberately imports no Django and nothing else from Liaison, so an outside party can
-run it alone.
+run it alone (``liaison.audit`` loads its other modules only on first use, so ``-m`` does not
+pull Django in either). ``manage.py audit verify-export`` and ``verify --public-key`` reuse it.
 """
 
 from __future__ import annotations

@@ -18,29 +18,30 @@ and reports the first break of each chain with what is wrong:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from django.db import connection
-from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
-from liaison import audit_checkpoints, audit_signing
-from liaison.audit import GENESIS_HASH, HASHED_FIELDS, canonical, message_link_hash
+from liaison.audit import signing
+from liaison.audit.chain import (
+    GENESIS_HASH,
+    canonical,
+    canonical_time,
+    iter_raw_rows,
+    json_value,
+    message_link_hash,
+)
+from liaison.audit.checkpoints import CheckpointUnreadable, checkpoint_names, read_checkpoint
 from liaison.models import AuditEvent, Exercise, Message, Room
 
-CHUNK = 5000
-_NO_OFFSET = dt.timedelta(0)
+CHUNK = 5000  # audit seqs per read window
 MESSAGE_CHUNK = 2000
 
-AUDIT_FIELDS = (*HASHED_FIELDS, "hash")
 MESSAGE_FIELDS = (
     "seq",
     "sender_id",
@@ -102,22 +103,37 @@ class VerifyReport:
 
     def summary(self) -> str:
         if self.ok:
-            scope = f" (rooms of {self.exercise})" if self.exercise else ""
+            scope = (
+                gettext(" (rooms of %(exercise)s)") % {"exercise": self.exercise}
+                if self.exercise
+                else ""
+            )
             checkpoint = (
-                f"; consistent with {self.checkpoints_checked} signed checkpoint(s), latest at seq "
-                f"{self.latest_checkpoint_seq}"
+                gettext("; consistent with %(count)s signed checkpoint(s), latest at seq %(seq)s")
+                % {"count": self.checkpoints_checked, "seq": self.latest_checkpoint_seq}
                 if self.checkpoints_checked
                 else ""
             )
-            return (
-                f"Audit chain intact: {self.events_checked} events up to seq {self.head_seq}; "
-                f"{self.messages_checked} messages in {self.rooms_checked} room(s){scope} "
-                f"intact{checkpoint}."
-            )
+            return gettext(
+                "Audit chain intact: %(events)s events up to seq %(head)s; %(messages)s messages "
+                "in %(rooms)s room(s)%(scope)s intact%(checkpoint)s."
+            ) % {
+                "events": self.events_checked,
+                "head": self.head_seq,
+                "messages": self.messages_checked,
+                "rooms": self.rooms_checked,
+                "scope": scope,
+                "checkpoint": checkpoint,
+            }
         first = self.first_break
         assert first is not None
-        where = f"room {first.room} " if first.chain == "room" else ""
-        return f"BROKEN: {where}seq {first.seq}: {first.reason}: {first.detail}"
+        where = gettext("room %(room)s ") % {"room": first.room} if first.chain == "room" else ""
+        return gettext("BROKEN: %(where)sseq %(seq)s: %(reason)s: %(detail)s") % {
+            "where": where,
+            "seq": first.seq,
+            "reason": first.reason,
+            "detail": first.detail,
+        }
 
 
 @dataclass
@@ -145,18 +161,18 @@ class _Expectations:
 
 def _load_checkpoints(report: VerifyReport, public_key: Ed25519PublicKey | None) -> _Expectations:
     expect = _Expectations()
-    names = audit_checkpoints.checkpoint_names()
+    names = checkpoint_names()
     if not names:
         report.warnings.append(
             "No signed checkpoint yet: a cut tail or a recomputed chain cannot be detected "
             "(run manage.py audit checkpoint on a schedule)."
         )
         return expect
-    key = public_key or audit_signing.signing_key().public_key()
+    key = public_key or signing.signing_key().public_key()
     for name in names:
         try:
-            checkpoint = audit_checkpoints.read_checkpoint(name)
-        except audit_checkpoints.CheckpointUnreadable as exc:
+            checkpoint = read_checkpoint(name)
+        except CheckpointUnreadable as exc:
             report.breaks.append(
                 Break(
                     chain="checkpoint",
@@ -227,85 +243,12 @@ def _audit_link_break(seq: int, prev_hash: str) -> Break:
     )
 
 
-def _iter_audit_rows() -> Iterator[tuple[Any, ...]]:
-    """Every audit row in ``seq`` order, raw (``AUDIT_FIELDS`` order), in windows of seqs.
-
-    Plain SQL, not the ORM: per-row field converters cost more than the hashing itself, and the
-    goal is 100,000 events verified in seconds. Windows are ``seq`` ranges, so each is one
-    index range scan however long the table (an open-ended ``seq > n ... LIMIT`` makes the
-    planner scan and sort); a gap left by a deleted row is jumped with an index-backed MIN().
-    The creation time comes back as text already in the hash's form.
-    """
-    meta = AuditEvent._meta
-    quote = connection.ops.quote_name
-    quoted = [quote(meta.get_field(name).column) for name in AUDIT_FIELDS]
-    if connection.vendor == "postgresql":
-        quoted[1] = (
-            f"to_char({quoted[1]} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
-        )
-    elif connection.vendor == "sqlite":
-        quoted[1] = f"CAST({quoted[1]} AS TEXT)"  # skips the driver's timestamp parsing
-    table, seq = quote(meta.db_table), quote(meta.get_field("seq").column)
-    window_sql = (
-        f"SELECT {', '.join(quoted)} FROM {table} "  # noqa: S608 (names from the model)
-        f"WHERE {seq} > %s AND {seq} <= %s ORDER BY {seq}"
-    )
-    next_sql = f"SELECT MIN({seq}) FROM {table} WHERE {seq} > %s"  # noqa: S608
-    start = 0
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(window_sql, [start, start + CHUNK])
-            rows = cursor.fetchall()
-            if not rows:
-                cursor.execute(next_sql, [start])
-                following = cursor.fetchone()[0]
-                if following is None:
-                    return
-                start = following - 1
-                continue
-        yield from rows
-        start += CHUNK
-
-
-def _canonical_time(value: Any) -> str:
-    """The hash's form of ``created_at`` (ISO 8601, UTC, microseconds) from a raw column."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.isoformat(timespec="microseconds") + "+00:00"
-        if value.utcoffset() == _NO_OFFSET:
-            return value.isoformat(timespec="microseconds")
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    text = str(value)
-    if len(text) == 32 and text[10] == "T" and text.endswith("+00:00"):
-        return text
-    # SQLite keeps Django's naive UTC text: "YYYY-MM-DD HH:MM:SS[.ffffff]".
-    if len(text) == 26 and text[10] == " ":
-        return f"{text[:10]}T{text[11:]}+00:00"
-    if len(text) == 19 and text[10] == " ":
-        return f"{text[:10]}T{text[11:]}.000000+00:00"
-    parsed = parse_datetime(text)
-    if parsed is None:
-        return text
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, str | bytes | bytearray):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value  # not JSON any more: the hash check reports the row as altered
-    return value
-
-
 def _verify_audit_chain(
     report: VerifyReport, expect: _Expectations, exercise_id: int | None
 ) -> None:
     last_seq, last_hash = 0, GENESIS_HASH
     sha256 = hashlib.sha256
-    for row in _iter_audit_rows():
+    for row in iter_raw_rows(window=CHUNK):
         seq = row[0]
         prev_hash, stored = row[10], row[11]
         if seq != last_seq + 1:
@@ -323,7 +266,7 @@ def _verify_audit_chain(
             return
         fields = {
             "seq": seq,
-            "created_at": _canonical_time(row[1]),
+            "created_at": canonical_time(row[1]),
             "actor_id": row[2],
             "actor_label": row[3],
             "action": row[4],
@@ -331,7 +274,7 @@ def _verify_audit_chain(
             "target_id": row[6],
             "exercise_id": row[7],
             "ip": row[8],
-            "details": _json(row[9]),
+            "details": json_value(row[9]),
             "prev_hash": prev_hash,
         }
         if sha256(prev_hash.encode() + canonical(fields)).hexdigest() != stored:

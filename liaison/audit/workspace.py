@@ -2,7 +2,8 @@
 
 Auditors read everything and change nothing: every function here only reads, apart from the
 audit event it appends ("audit.viewed", "audit.searched", "audit.exported", "audit.verified").
-Anyone else is refused with ``AccessDenied`` (a 404), so the workspace does not reveal itself.
+Anyone else is refused with ``AccessDenied`` (a 404, ``access.require_auditor``), so the
+workspace does not reveal itself.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext
 
-from liaison import access, audit, audit_export, audit_verify
-from liaison.errors import AccessDenied, Invalid
-from liaison.models import AuditEvent, Exercise, Message, Role, Room, User
+from liaison import access, audit
+from liaison.audit import export, verify
+from liaison.audit.transcripts import iter_transcript
+from liaison.errors import Invalid
+from liaison.models import AuditEvent, Exercise, Message, Room, User
 
 TRAIL_PAGE_SIZE = 50
 TRANSCRIPT_PAGE_SIZE = 200
@@ -32,21 +35,6 @@ QUERY_MAX_CHARS = 200
 SNIPPET_CHARS = 80
 
 
-def is_auditor(user: Any) -> bool:
-    return bool(
-        user is not None
-        and getattr(user, "is_authenticated", False)
-        and user.is_active
-        and user.role == Role.AUDITOR
-    )
-
-
-def require_auditor(user: Any) -> None:
-    """Raise ``AccessDenied`` (404) unless ``user`` is an active auditor."""
-    if not is_auditor(user):
-        raise AccessDenied(target_type="audit", target_id="workspace")
-
-
 def _viewed(
     auditor: User,
     *,
@@ -56,27 +44,26 @@ def _viewed(
     exercise: Any = None,
     **details: Any,
 ) -> None:
-    with transaction.atomic():
-        audit.record(
-            actor=auditor,
-            action="audit.viewed",
-            target=target,
-            exercise=exercise,
-            ip=ip,
-            page=page,
-            **details,
-        )
+    audit.record(
+        actor=auditor,
+        action="audit.viewed",
+        target=target,
+        exercise=exercise,
+        ip=ip,
+        page=page,
+        **details,
+    )
 
 
 def record_page_view(*, auditor: User, page: str, ip: str | None = None) -> None:
     """Audit a workspace page that shows no records yet (a form before it is submitted)."""
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     _viewed(auditor, page=page, ip=ip)
 
 
 def open_search(*, auditor: User, exercise_id: object, ip: str | None = None) -> Exercise:
     """The exercise whose search form is shown (audited as a view)."""
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     exercise, _ = access.access_exercise(auditor, exercise_id)
     _viewed(auditor, page="search", ip=ip, target=exercise, exercise=exercise)
     return exercise
@@ -95,7 +82,7 @@ class ExerciseRow:
 
 def list_exercises(*, auditor: User, ip: str | None = None) -> list[ExerciseRow]:
     """Every exercise in every state (draft to shredded), with its size."""
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     exercises = list(
         Exercise.objects.annotate(
             room_count=Count("rooms", distinct=True), message_count=Count("rooms__messages")
@@ -123,7 +110,7 @@ class ExerciseOverview:
 def exercise_overview(
     *, auditor: User, exercise_id: object, ip: str | None = None
 ) -> ExerciseOverview:
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     exercise, _ = access.access_exercise(auditor, exercise_id)
     rooms = list(
         Room.objects.filter(exercise=exercise)
@@ -167,7 +154,9 @@ def _parse_date(value: str, name: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise Invalid(
-            f"{name} must be a date like 2026-07-01, not {value[:40]!r}.", field=name
+            gettext("%(name)s must be a date like 2026-07-01, not %(value)s.")
+            % {"name": name, "value": repr(value[:40])},
+            field=name,
         ) from None
 
 
@@ -180,11 +169,14 @@ def parse_trail_filters(params: Mapping[str, str]) -> TrailFilters:
         if exercise is None and code.isdigit():
             exercise = Exercise.objects.filter(pk=int(code)).first()
         if exercise is None:
-            raise Invalid(f"There is no exercise {code[:40]!r}.", field="exercise")
+            raise Invalid(
+                gettext("There is no exercise %(code)s.") % {"code": repr(code[:40])},
+                field="exercise",
+            )
     date_from = _parse_date(params.get("from", ""), "from")
     date_to = _parse_date(params.get("to", ""), "to")
     if date_from and date_to and date_to < date_from:
-        raise Invalid("The end date is before the start date.", field="to")
+        raise Invalid(gettext("The end date is before the start date."), field="to")
     return TrailFilters(
         exercise=exercise,
         actor=(params.get("actor") or "").strip()[:254],
@@ -200,9 +192,11 @@ def _parse_seq(value: object, name: str) -> int | None:
     try:
         number = int(str(value))
     except ValueError:
-        raise Invalid(f"{name} must be a whole number.", field=name) from None
+        raise Invalid(
+            gettext("%(name)s must be a whole number.") % {"name": name}, field=name
+        ) from None
     if number < 0:
-        raise Invalid(f"{name} must not be negative.", field=name)
+        raise Invalid(gettext("%(name)s must not be negative.") % {"name": name}, field=name)
     return number
 
 
@@ -225,7 +219,7 @@ def audit_trail(
 ) -> TrailPage:
     """A page of the audit trail, newest first, paged by ``seq`` (keyset, so deep pages stay
     as fast as the first)."""
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     before_seq, after_seq = _parse_seq(before, "before"), _parse_seq(after, "after")
     query = AuditEvent.objects.all()
     if filters.exercise is not None:
@@ -306,10 +300,10 @@ def room_transcript(
     page_size: int = TRANSCRIPT_PAGE_SIZE,
 ) -> TranscriptPage:
     """A page of a room's decrypted transcript with every edit, deletion and shredding shown."""
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     room = access.access_room(auditor, room_id).room
     after_seq = _parse_seq(after, "after") or 0
-    entries = list(audit_export.iter_transcript(room, after_seq=after_seq, limit=page_size))
+    entries = list(iter_transcript(room, after_seq=after_seq, limit=page_size))
     more = bool(entries) and Message.objects.filter(room=room, seq__gt=entries[-1]["seq"]).exists()
     _viewed(
         auditor,
@@ -353,8 +347,11 @@ def _snippet(text: str, position: int, length: int) -> dict[str, str]:
 
 
 def _match(entry: dict[str, Any], needle: str) -> tuple[str, dict[str, str]] | None:
-    versions = [("original", entry["body"])]
-    versions += [(f"revision {r['number']}", r["body"]) for r in entry["revisions"]]
+    versions = [(gettext("original"), entry["body"])]
+    versions += [
+        (gettext("revision %(number)s") % {"number": r["number"]}, r["body"])
+        for r in entry["revisions"]
+    ]
     for label, text in versions:
         if not text:
             continue
@@ -382,13 +379,21 @@ def search_messages(
     no index to ask, and one search must not hold a worker for long. The audit event keeps the
     query's SHA-256 and length, not the text, which may itself be sensitive.
     """
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     exercise, _ = access.access_exercise(auditor, exercise_id)
     text = (query or "").strip()
     if len(text) < QUERY_MIN_CHARS:
-        raise Invalid(f"Search for at least {QUERY_MIN_CHARS} characters.", field="q")
+        raise Invalid(
+            gettext("Search for at least %(query_min_chars)s characters.")
+            % {"query_min_chars": QUERY_MIN_CHARS},
+            field="q",
+        )
     if len(text) > QUERY_MAX_CHARS:
-        raise Invalid(f"Search for at most {QUERY_MAX_CHARS} characters.", field="q")
+        raise Invalid(
+            gettext("Search for at most %(query_max_chars)s characters.")
+            % {"query_max_chars": QUERY_MAX_CHARS},
+            field="q",
+        )
     needle = text.casefold()
     result = SearchResult(exercise=exercise, query=text)
     rooms = list(Room.objects.filter(exercise=exercise).order_by("pk")[: max_rooms + 1])
@@ -399,7 +404,7 @@ def search_messages(
         if result.stopped and result.stopped.startswith(("scanned", "found")):
             break
         result.rooms_scanned += 1
-        for entry in audit_export.iter_transcript(room):
+        for entry in iter_transcript(room):
             if result.messages_scanned >= max_messages:
                 result.stopped = f"scanned the limit of {max_messages} messages"
                 break
@@ -412,20 +417,19 @@ def search_messages(
             if len(result.hits) >= max_results:
                 result.stopped = f"found the limit of {max_results} results"
                 break
-    with transaction.atomic():
-        audit.record(
-            actor=auditor,
-            action="audit.searched",
-            target=exercise,
-            exercise=exercise,
-            ip=ip,
-            query_sha256=hashlib.sha256(needle.encode()).hexdigest(),
-            query_length=len(text),
-            hits=len(result.hits),
-            messages_scanned=result.messages_scanned,
-            rooms_scanned=result.rooms_scanned,
-            stopped=result.stopped,
-        )
+    audit.record(
+        actor=auditor,
+        action="audit.searched",
+        target=exercise,
+        exercise=exercise,
+        ip=ip,
+        query_sha256=hashlib.sha256(needle.encode()).hexdigest(),
+        query_length=len(text),
+        hits=len(result.hits),
+        messages_scanned=result.messages_scanned,
+        rooms_scanned=result.rooms_scanned,
+        stopped=result.stopped,
+    )
     return result
 
 
@@ -434,27 +438,26 @@ def search_messages(
 
 def verify_integrity(
     *, auditor: User, exercise_id: object = None, ip: str | None = None
-) -> audit_verify.VerifyReport:
+) -> verify.VerifyReport:
     """Walk the chains and compare them with the signed checkpoints (the "verify" button)."""
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     exercise = None
     if exercise_id not in (None, ""):
         exercise, _ = access.access_exercise(auditor, exercise_id)
-    report = audit_verify.verify(exercise=exercise)
+    report = verify.verify(exercise=exercise)
     first = report.first_break
-    with transaction.atomic():
-        audit.record(
-            actor=auditor,
-            action="audit.verified",
-            target=exercise,
-            exercise=exercise,
-            ip=ip,
-            ok=report.ok,
-            head_seq=report.head_seq,
-            broken_seq=first.seq if first else None,
-            reason=first.reason if first else "",
-            checkpoints=report.checkpoints_checked,
-        )
+    audit.record(
+        actor=auditor,
+        action="audit.verified",
+        target=exercise,
+        exercise=exercise,
+        ip=ip,
+        ok=report.ok,
+        head_seq=report.head_seq,
+        broken_seq=first.seq if first else None,
+        reason=first.reason if first else "",
+        checkpoints=report.checkpoints_checked,
+    )
     return report
 
 
@@ -462,25 +465,24 @@ def _exported(
     *,
     actor: User | None,
     exercise: Exercise,
-    result: audit_export.ExportResult,
+    result: export.ExportResult,
     ip: str | None,
     via: str,
     actor_label: str = "",
 ) -> None:
-    with transaction.atomic():
-        audit.record(
-            actor=actor,
-            actor_label=actor_label,
-            action="audit.exported",
-            target=exercise,
-            exercise=exercise,
-            ip=ip,
-            via=via,
-            manifest_sha256=result.manifest_sha256,
-            events=result.events,
-            rooms=result.rooms,
-            messages=result.messages,
-        )
+    audit.record(
+        actor=actor,
+        actor_label=actor_label,
+        action="audit.exported",
+        target=exercise,
+        exercise=exercise,
+        ip=ip,
+        via=via,
+        manifest_sha256=result.manifest_sha256,
+        events=result.events,
+        rooms=result.rooms,
+        messages=result.messages,
+    )
 
 
 def export_exercise_zip(
@@ -488,26 +490,30 @@ def export_exercise_zip(
 ) -> tuple[str, bytes]:
     """A signed export of the exercise as a zip (file name, bytes); the audit event keeps the
     manifest's SHA-256, so the log itself vouches for what was handed out."""
-    require_auditor(auditor)
+    access.require_auditor(auditor)
     exercise, _ = access.access_exercise(auditor, exercise_id)
-    name, data, result = audit_export.export_zip(exercise)
+    name, data, result = export.export_zip(exercise)
     _exported(actor=auditor, exercise=exercise, result=result, ip=ip, via="web")
     return name, data
 
 
 def export_exercise_to_directory(
     *, exercise_code: str, out: str | Path, actor_label: str = "manage.py audit export"
-) -> audit_export.ExportResult:
+) -> export.ExportResult:
     """The operator's export (``manage.py audit export``) into a directory, audited too."""
     exercise = Exercise.objects.filter(code=exercise_code).first()
     if exercise is None:
-        raise Invalid(f"There is no exercise {exercise_code!r}.", field="exercise")
-    sink = audit_export.DirectorySink(out)
+        raise Invalid(
+            gettext("There is no exercise %(exercise_code)s.")
+            % {"exercise_code": repr(exercise_code)},
+            field="exercise",
+        )
+    sink = export.DirectorySink(out)
     try:
         sink.prepare()
     except FileExistsError as exc:
         raise Invalid(f"{exc} Choose an empty directory.", field="out") from None
-    result = audit_export.write_export(exercise=exercise, sink=sink)
+    result = export.write_export(exercise=exercise, sink=sink)
     _exported(
         actor=None, actor_label=actor_label, exercise=exercise, result=result, ip=None, via="cli"
     )
