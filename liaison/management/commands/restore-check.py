@@ -1,0 +1,1 @@
+from liaison.management.commands.restore_check import Command  # noqa: F401
