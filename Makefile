@@ -10,7 +10,7 @@ WS_MAX_MESSAGE ?= 65536
 WS_MAX_FRAME ?= 65536
 DAPHNE_FLAGS := --websocket-max-message-size $(WS_MAX_MESSAGE) --websocket-max-frame-size $(WS_MAX_FRAME)
 
-.PHONY: run serve test lint format bench clean lock audit
+.PHONY: run serve test lint format bench clean lock audit compilemessages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +26,21 @@ $(VENV)/.dev: requirements.lock requirements-dev.lock | $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $(VENV)/.runtime $@
 
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime compilemessages
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
 	@echo "Liaison is serving on http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) $(DAPHNE_FLAGS) config.asgi:application
 
-serve: $(VENV)/.runtime
+serve: $(VENV)/.runtime compilemessages
 	$(BIN)/daphne -b $(HOST) -p $(PORT) $(DAPHNE_FLAGS) config.asgi:application
 
-test: $(VENV)/.dev
+# The translation catalogues (liaison/locale/*/LC_MESSAGES/*.po) compiled to the git-ignored .mo
+# files Django reads, in pure Python (no GNU gettext needed).
+compilemessages: $(VENV)/.runtime
+	$(BIN)/python manage.py compilecatalogues
+
+test: $(VENV)/.dev compilemessages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

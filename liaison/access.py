@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from liaison.errors import AccessDenied, PermissionDenied, RoomClosed
 from liaison.models import (
     Attachment,
@@ -81,7 +83,7 @@ def access_exercise(user: User, exercise_id: object) -> tuple[Exercise, Membersh
 def require_admin(actor: User) -> None:
     """Provisioning is the admins' job; everyone else is refused."""
     if not (_usable(actor) and actor.is_admin):
-        raise PermissionDenied("Only administrators can provision exercises.")
+        raise PermissionDenied(_("Only administrators can provision exercises."))
 
 
 def is_coordinator(user: User, exercise: Exercise) -> bool:
@@ -137,14 +139,14 @@ def access_room(user: User, room_id: object) -> RoomAccess:
 def require_can_post(access: RoomAccess) -> None:
     """Raise unless the user may write in the room now."""
     if access.membership is None:
-        raise PermissionDenied("Auditors have read-only access.")
+        raise PermissionDenied(_("Auditors have read-only access."))
     if access.membership.role == GroupRole.OBSERVER:
-        raise PermissionDenied("Observers can read but not post in this exercise.")
+        raise PermissionDenied(_("Observers can read but not post in this exercise."))
     if access.room.exercise.status != ExerciseStatus.ACTIVE:
         raise RoomClosed(
-            "This exercise is not active: its rooms are read-only."
+            _("This exercise is not active: its rooms are read-only.")
             if access.room.exercise.status != ExerciseStatus.DRAFT
-            else "This exercise has not started yet: its rooms open when it is activated."
+            else _("This exercise has not started yet: its rooms open when it is activated.")
         )
 
 

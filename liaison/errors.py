@@ -1,6 +1,13 @@
-"""Typed domain errors. Services raise them; views map them to HTTP, consumers to error frames."""
+"""Typed domain errors. Services raise them; views map them to HTTP, consumers to error frames.
+
+A ``detail`` is translated into the language active where the error is raised (the reader's:
+the request's, or the socket's), so services pass ``gettext(...)`` text; ``default_detail`` is
+the translatable text used when none is given.
+"""
 
 from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
 
 
 class LiaisonError(Exception):
@@ -9,9 +16,11 @@ class LiaisonError(Exception):
     code = "invalid"
     http_status = 400
 
+    default_detail = _("The request is malformed or breaks a rule.")
+
     def __init__(self, detail: str = "", *, field: str | None = None) -> None:
-        super().__init__(detail or self.__class__.__doc__ or self.code)
-        self.detail = detail or (self.__class__.__doc__ or self.code).strip()
+        self.detail = str(detail or self.default_detail)
+        super().__init__(self.detail)
         self.field = field
 
 
@@ -20,6 +29,7 @@ class Invalid(LiaisonError):
 
     code = "invalid"
     http_status = 400
+    default_detail = _("The request is malformed or breaks a rule.")
 
 
 class PermissionDenied(LiaisonError):
@@ -27,6 +37,7 @@ class PermissionDenied(LiaisonError):
 
     code = "forbidden"
     http_status = 403
+    default_detail = _("You are not allowed to do this.")
 
 
 class NotFound(LiaisonError):
@@ -34,6 +45,7 @@ class NotFound(LiaisonError):
 
     code = "not_found"
     http_status = 404
+    default_detail = _("Not found.")
 
 
 class Conflict(LiaisonError):
@@ -41,6 +53,7 @@ class Conflict(LiaisonError):
 
     code = "conflict"
     http_status = 409
+    default_detail = _("The request conflicts with the current state.")
 
 
 class TooLarge(LiaisonError):
@@ -48,6 +61,7 @@ class TooLarge(LiaisonError):
 
     code = "too_large"
     http_status = 413
+    default_detail = _("Too large.")
 
 
 class RoomClosed(LiaisonError):
@@ -55,6 +69,7 @@ class RoomClosed(LiaisonError):
 
     code = "room_closed"
     http_status = 409
+    default_detail = _("This exercise is closed: its rooms are read-only.")
 
 
 class AccessDenied(NotFound):
@@ -65,6 +80,6 @@ class AccessDenied(NotFound):
     """
 
     def __init__(self, detail: str = "", *, target_type: str = "", target_id: str = "") -> None:
-        super().__init__(detail or "Not found.")
+        super().__init__(detail or _("Not found."))
         self.target_type = target_type
         self.target_id = target_id

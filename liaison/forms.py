@@ -36,31 +36,35 @@ class ExerciseForm(forms.Form):
     """Create or edit an exercise. Times are read in the admin's own time zone."""
 
     code = forms.CharField(
+        label=_("Code"),
         max_length=40,
-        help_text="Letters, digits and hyphens, like CFE-2026-07.",
+        help_text=_("Letters, digits and hyphens, like CFE-2026-07."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "CFE-2026-07"}),
     )
-    title = forms.CharField(max_length=200)
-    commodity_focus = forms.CharField(max_length=200, required=False)
+    title = forms.CharField(label=_("Title"), max_length=200)
+    commodity_focus = forms.CharField(label=_("Commodity focus"), max_length=200, required=False)
     hs_codes = forms.CharField(
-        label="HS code prefixes",
+        label=_("HS code prefixes"),
         required=False,
-        help_text="Separated by commas or spaces, like 3915, 4707, 7204.",
+        help_text=_("Separated by commas or spaces, like 3915, 4707, 7204."),
     )
     lanes = forms.CharField(
+        label=_("Lanes"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One per line, like Felixstowe–Nansha sea lane.",
+        help_text=_("One per line, like Felixstowe–Nansha sea lane."),
     )
     agencies = forms.ModelMultipleChoiceField(
         queryset=Agency.objects.order_by("name"),
         widget=forms.CheckboxSelectMultiple,
-        label="Participating agencies",
+        label=_("Participating agencies"),
     )
-    starts_at = forms.DateTimeField(label="Starts", widget=DateTimeLocalInput())
-    ends_at = forms.DateTimeField(label="Ends", widget=DateTimeLocalInput())
+    starts_at = forms.DateTimeField(label=_("Starts"), widget=DateTimeLocalInput())
+    ends_at = forms.DateTimeField(label=_("Ends"), widget=DateTimeLocalInput())
     retention_days = forms.IntegerField(
-        initial=365, help_text="How long its content is kept after it closes."
+        label=_("Retention (days)"),
+        initial=365,
+        help_text=_("How long its content is kept after it closes."),
     )
 
     @classmethod
@@ -94,20 +98,23 @@ class ExerciseForm(forms.Form):
 
 class RoomForm(forms.Form):
     name = forms.CharField(
+        label=_("Name"),
         max_length=64,
-        help_text="Lower-case letters, digits and hyphens, like felixstowe-nansha.",
+        help_text=_("Lower-case letters, digits and hyphens, like felixstowe-nansha."),
         widget=forms.TextInput(attrs={"placeholder": "felixstowe-nansha"}),
     )
-    title = forms.CharField(max_length=200, required=False)
-    topic = forms.CharField(max_length=500, required=False)
+    title = forms.CharField(label=_("Title"), max_length=200, required=False)
+    topic = forms.CharField(label=_("Topic"), max_length=500, required=False)
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField(label="E-mail")
-    agency = forms.ModelChoiceField(queryset=Agency.objects.none(), empty_label=None)
-    role = forms.ChoiceField(choices=GroupRole.choices, initial=GroupRole.MEMBER)
+    email = forms.EmailField(label=_("E-mail"))
+    agency = forms.ModelChoiceField(
+        label=_("Agency"), queryset=Agency.objects.none(), empty_label=None
+    )
+    role = forms.ChoiceField(label=_("Role"), choices=GroupRole.choices, initial=GroupRole.MEMBER)
     send_email = forms.BooleanField(
-        label="Also send the link by e-mail", required=False, initial=False
+        label=_("Also send the link by e-mail"), required=False, initial=False
     )
 
     def __init__(self, *args: Any, exercise: Exercise, allow_coordinator: bool, **kwargs: Any):
@@ -120,25 +127,25 @@ class InvitationForm(forms.Form):
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=GroupRole.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=GroupRole.choices)
 
 
 class NewOfficerForm(forms.Form):
     """A new officer accepting an invitation: the name others see and a password."""
 
     display_name = forms.CharField(
-        label="Your name as other officers will see it",
+        label=_("Your name as other officers will see it"),
         max_length=120,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 12 characters; not a common or an all-digit password.",
+        help_text=_("At least 12 characters; not a common or an all-digit password."),
     )
     password2 = forms.CharField(
-        label="Password again",
+        label=_("Password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -146,7 +153,7 @@ class NewOfficerForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("password1") and data.get("password1") != data.get("password2"):
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", _("The two passwords differ."))
         return data
 
     def add_service_error(self, error: LiaisonError) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 
 class SecurityHeadersMiddleware:
@@ -34,6 +35,29 @@ def saved_language(user: object) -> str:
         return ""
     language = getattr(user, "language", "") or ""
     return language if language in dict(settings.LANGUAGES) else ""
+
+
+def socket_language(user: object, scope: dict) -> str:
+    """A WebSocket's language, in the same order as a page's: the saved choice, the language
+    cookie, Accept-Language, then English (error frames speak the reader's language)."""
+    saved = saved_language(user)
+    if saved:
+        return saved
+    from django.utils.translation import trans_real
+
+    cookie = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME)
+    headers = dict(scope.get("headers") or [])
+    accept = headers.get(b"accept-language", b"").decode("latin-1")
+    wanted = [cookie] if cookie else []
+    wanted += [code for code, _quality in trans_real.parse_accept_lang_header(accept)]
+    for code in wanted:
+        if code == "*":
+            break
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE
 
 
 class UserLanguageMiddleware:
@@ -148,11 +172,11 @@ class SessionPolicyMiddleware:
         )
         request.session.flush()
         request.user = AnonymousUser()
-        detail = "Your session has ended; sign in again."
+        detail = _("Your session has ended; sign in again.")
         if problem == sessions.IDLE_TIMEOUT:
-            detail = "You were signed out after a period of inactivity; sign in again."
+            detail = _("You were signed out after a period of inactivity; sign in again.")
         elif problem == sessions.LIFETIME_EXCEEDED:
-            detail = "Sessions last at most a working day; sign in again."
+            detail = _("Sessions last at most a working day; sign in again.")
         if _wants_json(request):
             return json_error("session_expired", detail, 401)
         messages.info(request, detail)
@@ -182,11 +206,11 @@ class TwoFactorRequiredMiddleware:
         if _wants_json(request):
             if enrolled:
                 return json_error(
-                    "otp_required", "Complete two-factor sign-in: POST /api/v1/session.", 401
+                    "otp_required", _("Complete two-factor sign-in: POST /api/v1/session."), 401
                 )
             return json_error(
                 "otp_required",
-                "Set up two-factor authentication in the browser before using the API.",
+                _("Set up two-factor authentication in the browser before using the API."),
                 403,
             )
         return _to(SECOND_STEP_URL if enrolled else ENROL_URL, request)

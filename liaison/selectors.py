@@ -22,7 +22,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from liaison import access, payloads
 from liaison.errors import Invalid
@@ -51,7 +51,11 @@ class MessagePage:
 
 def _positive(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise Invalid(f"{name} must be an integer of at least {minimum}.", field=name)
+        raise Invalid(
+            _("%(name)s must be an integer of at least %(minimum)s.")
+            % {"name": name, "minimum": minimum},
+            field=name,
+        )
     return value
 
 
@@ -60,7 +64,11 @@ def clean_limit(limit: object, *, default: int = HISTORY_DEFAULT_LIMIT) -> int:
         return default
     limit = _positive(limit, "limit", minimum=1)
     if limit > HISTORY_MAX_LIMIT:
-        raise Invalid(f"limit must be at most {HISTORY_MAX_LIMIT}.", field="limit")
+        raise Invalid(
+            _("limit must be at most %(history_max_limit)s.")
+            % {"history_max_limit": HISTORY_MAX_LIMIT},
+            field="limit",
+        )
     return limit
 
 

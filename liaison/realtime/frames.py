@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from liaison.errors import Invalid
 
 # Field checkers: each returns the value or raises Invalid naming the field.
@@ -19,15 +21,19 @@ def _integer(name: str, value: object, *, minimum: int, nullable: bool = False) 
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"Field '{name}' must be an integer.", field=name)
+        raise Invalid(_("Field '%(name)s' must be an integer.") % {"name": name}, field=name)
     if value < minimum:
-        raise Invalid(f"Field '{name}' must be at least {minimum}.", field=name)
+        raise Invalid(
+            _("Field '%(name)s' must be at least %(minimum)s.")
+            % {"name": name, "minimum": minimum},
+            field=name,
+        )
     return value
 
 
 def _string(name: str, value: object) -> str:
     if not isinstance(value, str):
-        raise Invalid(f"Field '{name}' must be a string.", field=name)
+        raise Invalid(_("Field '%(name)s' must be a string.") % {"name": name}, field=name)
     return value
 
 
@@ -37,13 +43,17 @@ def _attachments(name: str, value: object) -> list[int]:
     if not isinstance(value, list) or any(
         isinstance(item, bool) or not isinstance(item, int) or item <= 0 for item in value
     ):
-        raise Invalid(f"Field '{name}' must be a list of attachment ids.", field=name)
+        raise Invalid(
+            _("Field '%(name)s' must be a list of attachment ids.") % {"name": name}, field=name
+        )
     return value
 
 
 def _kind(name: str, value: object) -> str:
     if value not in {"text", "alert"}:
-        raise Invalid(f'Field \'{name}\' must be "text" or "alert".', field=name)
+        raise Invalid(
+            _('Field \'%(name)s\' must be "text" or "alert".') % {"name": name}, field=name
+        )
     return value  # type: ignore[return-value]
 
 
@@ -81,8 +91,9 @@ class Frame:
 def decode_frame(text: str) -> object:
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise Invalid("The frame is not valid JSON.") from None
+    except (ValueError, RecursionError):
+        # ValueError covers malformed JSON and integers longer than Python converts (4,300 digits).
+        raise Invalid(_("The frame is not valid JSON.")) from None
 
 
 def frame_client_id(data: object) -> str | None:
@@ -95,21 +106,24 @@ def frame_client_id(data: object) -> str | None:
 
 def check_frame(data: object) -> Frame:
     if not isinstance(data, dict):
-        raise Invalid("A frame must be a JSON object with a 'type'.")
+        raise Invalid(_("A frame must be a JSON object with a 'type'."))
     kind = data.get("type")
     if not isinstance(kind, str):
-        raise Invalid("A frame must have a string 'type'.")
+        raise Invalid(_("A frame must have a string 'type'."))
     schema = SCHEMAS.get(kind)
     if schema is None:
-        raise Invalid(f"Unknown frame type {kind[:40]!r}.")
+        raise Invalid(_("Unknown frame type %(kind)s.") % {"kind": repr(kind[:40])})
     unknown = sorted(set(data) - set(schema) - {"type"})
     if unknown:
-        raise Invalid(f"Unknown field '{str(unknown[0])[:40]}' in a {kind} frame.")
+        raise Invalid(
+            _("Unknown field '%(value)s' in a %(kind)s frame.")
+            % {"value": str(unknown[0])[:40], "kind": kind}
+        )
     fields: dict[str, Any] = {}
     for name, (required, checker) in schema.items():
         if name not in data:
             if required:
-                raise Invalid(f"Field '{name}' is required.", field=name)
+                raise Invalid(_("Field '%(name)s' is required.") % {"name": name}, field=name)
             continue
         fields[name] = checker(name, data[name])
     return Frame(type=kind, fields=fields)

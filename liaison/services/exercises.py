@@ -16,6 +16,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from liaison import audit, events
 from liaison.access import require_admin
@@ -45,9 +47,9 @@ TRANSITIONS: dict[str, tuple[str, str]] = {
 }
 PAST_TENSE = {"activate": "activated", "close": "closed", "archive": "archived"}
 REFUSED_TRANSITION = {
-    "activate": "only a draft exercise can be activated.",
-    "close": "only an active exercise can be closed.",
-    "archive": "only a closed exercise can be archived.",
+    "activate": gettext_lazy("only a draft exercise can be activated."),
+    "close": gettext_lazy("only an active exercise can be closed."),
+    "archive": gettext_lazy("only a closed exercise can be archived."),
 }
 
 
@@ -58,7 +60,8 @@ def require_writable(exercise: Exercise) -> None:
     """A closed (or archived) exercise is read-only."""
     if not exercise.is_writable:
         raise Conflict(
-            f"Exercise {exercise.code} is {exercise.status}: it is read-only and cannot be changed."
+            _("Exercise %(code)s is %(status)s: it is read-only and cannot be changed.")
+            % {"code": exercise.code, "status": exercise.get_status_display().lower()}
         )
 
 
@@ -75,8 +78,10 @@ def clean_code(code: str) -> str:
     value = (code or "").strip().upper()
     if not 3 <= len(value) <= 40 or not CODE_RE.match(value):
         raise Invalid(
-            "The exercise code must be 3 to 40 letters, digits and single hyphens, "
-            "like CFE-2026-07.",
+            _(
+                "The exercise code must be 3 to 40 letters, digits and single hyphens, "
+                "like CFE-2026-07."
+            ),
             field="code",
         )
     return value
@@ -85,16 +90,18 @@ def clean_code(code: str) -> str:
 def clean_title(title: str) -> str:
     value = (title or "").strip()
     if not value:
-        raise Invalid("The exercise needs a title.", field="title")
+        raise Invalid(_("The exercise needs a title."), field="title")
     if len(value) > 200:
-        raise Invalid("The title is longer than 200 characters.", field="title")
+        raise Invalid(_("The title is longer than 200 characters."), field="title")
     return value
 
 
 def clean_commodity_focus(value: str) -> str:
     value = (value or "").strip()
     if len(value) > 200:
-        raise Invalid("The commodity focus is longer than 200 characters.", field="commodity_focus")
+        raise Invalid(
+            _("The commodity focus is longer than 200 characters."), field="commodity_focus"
+        )
     return value
 
 
@@ -107,14 +114,17 @@ def clean_hs_codes(values: Iterable[str]) -> list[str]:
             continue
         if not HS_PREFIX_RE.match(value):
             raise Invalid(
-                f"{str(raw)[:20]!r} is not an HS code prefix: use 2 to 10 digits, like 3915 or "
-                "4707.10.",
+                _("%(value)s is not an HS code prefix: use 2 to 10 digits, like 3915 or 4707.10.")
+                % {"value": repr(str(raw)[:20])},
                 field="hs_codes",
             )
         if value not in cleaned:
             cleaned.append(value)
     if len(cleaned) > MAX_HS_CODES:
-        raise Invalid(f"At most {MAX_HS_CODES} HS code prefixes.", field="hs_codes")
+        raise Invalid(
+            _("At most %(max_hs_codes)s HS code prefixes.") % {"max_hs_codes": MAX_HS_CODES},
+            field="hs_codes",
+        )
     return cleaned
 
 
@@ -125,28 +135,28 @@ def clean_lanes(values: Iterable[str]) -> list[str]:
         if not value:
             continue
         if len(value) > 120:
-            raise Invalid("A lane name is longer than 120 characters.", field="lanes")
+            raise Invalid(_("A lane name is longer than 120 characters."), field="lanes")
         if value not in cleaned:
             cleaned.append(value)
     if len(cleaned) > MAX_LANES:
-        raise Invalid(f"At most {MAX_LANES} lanes.", field="lanes")
+        raise Invalid(_("At most %(max_lanes)s lanes.") % {"max_lanes": MAX_LANES}, field="lanes")
     return cleaned
 
 
 def clean_agencies(agencies: Iterable[Agency]) -> list[Agency]:
     cleaned = list({agency.pk: agency for agency in agencies or []}.values())
     if not cleaned:
-        raise Invalid("Choose at least one participating agency.", field="agencies")
+        raise Invalid(_("Choose at least one participating agency."), field="agencies")
     return cleaned
 
 
 def clean_period(starts_at: dt.datetime, ends_at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     if not isinstance(starts_at, dt.datetime) or timezone.is_naive(starts_at):
-        raise Invalid("The start needs a date, a time and a time zone.", field="starts_at")
+        raise Invalid(_("The start needs a date, a time and a time zone."), field="starts_at")
     if not isinstance(ends_at, dt.datetime) or timezone.is_naive(ends_at):
-        raise Invalid("The end needs a date, a time and a time zone.", field="ends_at")
+        raise Invalid(_("The end needs a date, a time and a time zone."), field="ends_at")
     if ends_at <= starts_at:
-        raise Invalid("The exercise must end after it starts.", field="ends_at")
+        raise Invalid(_("The exercise must end after it starts."), field="ends_at")
     return starts_at, ends_at
 
 
@@ -154,7 +164,8 @@ def clean_retention_days(value: int) -> int:
     low, high = RETENTION_DAYS_RANGE
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise Invalid(
-            f"Retention must be a whole number of days from {low} to {high}.",
+            _("Retention must be a whole number of days from %(low)s to %(high)s.")
+            % {"low": low, "high": high},
             field="retention_days",
         )
     return value
@@ -164,10 +175,17 @@ def clean_room_name(name: str) -> str:
     value = (name or "").strip().lower()
     if not 1 <= len(value) <= 64 or not ROOM_NAME_RE.match(value):
         suggestion = slugify(name or "")[:64]
-        hint = f" (for example {suggestion!r})" if suggestion and suggestion != value else ""
+        hint = (
+            _(" (for example %(suggestion)s)") % {"suggestion": repr(suggestion)}
+            if suggestion and suggestion != value
+            else ""
+        )
         raise Invalid(
-            "A room name uses lower-case letters, digits and single hyphens, at most 64 "
-            f"characters{hint}.",
+            _(
+                "A room name uses lower-case letters, digits and single hyphens, at most 64 "
+                "characters%(hint)s."
+            )
+            % {"hint": hint},
             field="name",
         )
     return value
@@ -201,7 +219,9 @@ def create_exercise(
     starts_at, ends_at = clean_period(starts_at, ends_at)
     retention_days = clean_retention_days(retention_days)
     if Exercise.objects.filter(code=code).exists():
-        raise Conflict(f"An exercise with the code {code} already exists.", field="code")
+        raise Conflict(
+            _("An exercise with the code %(code)s already exists.") % {"code": code}, field="code"
+        )
     try:
         with transaction.atomic():
             exercise = Exercise.objects.create(
@@ -235,7 +255,9 @@ def create_exercise(
                 general_room_id=general.pk,
             )
     except IntegrityError:  # a concurrent create took the code between the check and the insert
-        raise Conflict(f"An exercise with the code {code} already exists.", field="code") from None
+        raise Conflict(
+            _("An exercise with the code %(code)s already exists.") % {"code": code}, field="code"
+        ) from None
     return exercise
 
 
@@ -272,12 +294,14 @@ def update_exercise(
             if new_code != exercise.code:
                 if exercise.status != ExerciseStatus.DRAFT:
                     raise Invalid(
-                        "The code can only be changed while the exercise is a draft.",
+                        _("The code can only be changed while the exercise is a draft."),
                         field="code",
                     )
                 if Exercise.objects.filter(code=new_code).exclude(pk=exercise.pk).exists():
                     raise Conflict(
-                        f"An exercise with the code {new_code} already exists.", field="code"
+                        _("An exercise with the code %(new_code)s already exists.")
+                        % {"new_code": new_code},
+                        field="code",
                     )
                 changes["code"] = new_code
         if title is not _UNCHANGED:
@@ -313,8 +337,11 @@ def update_exercise(
             )
             if busy:
                 raise Invalid(
-                    f"{', '.join(busy)} still has members in this exercise: remove them before "
-                    "dropping the agency.",
+                    _(
+                        "%(values)s still has members in this exercise: remove them before dropping the "
+                        "agency."
+                    )
+                    % {"values": ", ".join(busy)},
                     field="agencies",
                 )
             if set(wanted) != set(current):
@@ -322,7 +349,7 @@ def update_exercise(
                 exercise.agencies.set(list(wanted.values()))
 
         if not changes and not agency_change:
-            raise Invalid("Nothing to change: every value is the same as before.")
+            raise Invalid(_("Nothing to change: every value is the same as before."))
         for name, value in changes.items():
             setattr(exercise, name, value)
         exercise.save()
@@ -356,15 +383,17 @@ def add_room(
     title = (title or "").strip()
     topic = (topic or "").strip()
     if len(title) > 200:
-        raise Invalid("The room title is longer than 200 characters.", field="title")
+        raise Invalid(_("The room title is longer than 200 characters."), field="title")
     if len(topic) > 500:
-        raise Invalid("The room topic is longer than 500 characters.", field="topic")
+        raise Invalid(_("The room topic is longer than 500 characters."), field="topic")
     with transaction.atomic():
         exercise = lock_exercise(exercise)
         require_writable(exercise)
         if Room.objects.filter(exercise=exercise, name=name).exists():
             raise Conflict(
-                f"Exercise {exercise.code} already has a room named {name}.", field="name"
+                _("Exercise %(code)s already has a room named %(name)s.")
+                % {"code": exercise.code, "name": name},
+                field="name",
             )
         room = Room.objects.create(
             exercise=exercise,
@@ -391,13 +420,21 @@ def _transition(*, actor: User, exercise: Exercise, action: str, ip: str | None)
         exercise = lock_exercise(exercise)
         if exercise.status != source:
             raise Conflict(
-                f"Exercise {exercise.code} is {exercise.status}; {REFUSED_TRANSITION[action]}"
+                _("Exercise %(code)s is %(status)s; %(refused_transition)s")
+                % {
+                    "code": exercise.code,
+                    "status": exercise.get_status_display().lower(),
+                    "refused_transition": REFUSED_TRANSITION[action],
+                }
             )
         now = timezone.now()
         if action == "activate" and exercise.ends_at <= now:
             raise Invalid(
-                f"Exercise {exercise.code} ended on {exercise.ends_at:%Y-%m-%d %H:%M} UTC: move "
-                "its end date before activating it.",
+                _(
+                    "Exercise %(code)s ended on %(ends_at)s UTC: move its end date before activating "
+                    "it."
+                )
+                % {"code": exercise.code, "ends_at": format(exercise.ends_at, "%Y-%m-%d %H:%M")},
                 field="ends_at",
             )
         exercise.status = target

@@ -21,6 +21,8 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from liaison import audit
 from liaison.access import can_manage_invitations
@@ -43,10 +45,16 @@ MAX_TTL_HOURS = 30 * 24
 INVITATION_STATES = ("pending", "accepted", "expired", "revoked")
 # Said for every unusable link alike (unknown, used, revoked, expired, closed exercise): the
 # holder learns nothing about the exercise or why.
-INVALID_LINK_DETAIL = (
+INVALID_LINK_DETAIL = gettext_lazy(
     "This invitation link is not valid. It may be mistyped, already used, withdrawn or out of "
     "date. Ask the person who invited you for a new invitation."
 )
+STATE_LABELS = {
+    "pending": gettext_lazy("pending"),
+    "accepted": gettext_lazy("accepted"),
+    "expired": gettext_lazy("expired"),
+    "revoked": gettext_lazy("revoked"),
+}
 
 
 class InvitationRefused(LiaisonError):
@@ -54,6 +62,7 @@ class InvitationRefused(LiaisonError):
 
     code = "invitation_invalid"
     http_status = 404
+    default_detail = gettext_lazy("This invitation link is not valid.")
 
     # Reasons that must look exactly alike to the person holding the link.
     OPAQUE_REASONS = frozenset({"unknown", "accepted", "revoked", "expired", "exercise_closed"})
@@ -79,6 +88,9 @@ class SignInRequired(LiaisonError):
 
     code = "sign_in_required"
     http_status = 409
+    default_detail = gettext_lazy(
+        "An account with this e-mail address exists: sign in first, then open the link again."
+    )
 
 
 @dataclass(frozen=True)
@@ -106,14 +118,18 @@ def _clean_email(email: str) -> str:
     try:
         validate_email(value)
     except ValidationError:
-        raise Invalid(f"{value[:254]!r} is not a valid e-mail address.", field="email") from None
+        raise Invalid(
+            _("%(value)s is not a valid e-mail address.") % {"value": repr(value[:254])},
+            field="email",
+        ) from None
     return value
 
 
 def _clean_role(role: str) -> str:
     if role not in GroupRole.values:
         raise Invalid(
-            f"Unknown role {str(role)[:32]!r}: use one of {', '.join(GroupRole.values)}.",
+            _("Unknown role %(value)s: use one of %(values)s.")
+            % {"value": repr(str(role)[:32]), "values": ", ".join(GroupRole.values)},
             field="role",
         )
     return role
@@ -122,7 +138,11 @@ def _clean_role(role: str) -> str:
 def _clean_ttl_hours(ttl_hours: int | None) -> int:
     hours = settings.LIAISON_INVITATION_TTL_HOURS if ttl_hours is None else ttl_hours
     if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_TTL_HOURS:
-        raise Invalid(f"An invitation lasts from 1 to {MAX_TTL_HOURS} hours.", field="ttl_hours")
+        raise Invalid(
+            _("An invitation lasts from 1 to %(max_ttl_hours)s hours.")
+            % {"max_ttl_hours": MAX_TTL_HOURS},
+            field="ttl_hours",
+        )
     return hours
 
 
@@ -149,11 +169,11 @@ def create_invitation(
     """
     if not can_manage_invitations(actor, exercise):
         raise PermissionDenied(
-            "Only administrators and this exercise's coordinators can invite officers."
+            _("Only administrators and this exercise's coordinators can invite officers.")
         )
     role = _clean_role(role)
     if role == GroupRole.COORDINATOR and not actor.is_admin:
-        raise PermissionDenied("Only administrators can invite coordinators.")
+        raise PermissionDenied(_("Only administrators can invite coordinators."))
     email = _clean_email(email)
     hours = _clean_ttl_hours(ttl_hours)
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -162,23 +182,33 @@ def create_invitation(
         require_writable(exercise)
         if not exercise.agencies.filter(pk=agency.pk).exists():
             raise Invalid(
-                f"{agency.name} does not take part in exercise {exercise.code}.", field="agency"
+                _("%(name)s does not take part in exercise %(code)s.")
+                % {"name": agency.name, "code": exercise.code},
+                field="agency",
             )
         existing = User.objects.filter(email=email).select_related("agency").first()
         if existing is not None:
             if existing.role != Role.OFFICER:
                 raise Invalid(
-                    f"{email} is an {existing.get_role_display().lower()} account: only officers "
-                    "join exercises.",
+                    _("%(email)s is an %(role)s account: only officers join exercises.")
+                    % {"email": email, "role": existing.get_role_display().lower()},
                     field="email",
                 )
             if existing.agency_id != agency.pk:
                 held_by = existing.agency.name if existing.agency else "no agency"
-                raise Invalid(f"{email} belongs to {held_by}, not {agency.name}.", field="agency")
+                raise Invalid(
+                    _("%(email)s belongs to %(held_by)s, not %(name)s.")
+                    % {"email": email, "held_by": held_by, "name": agency.name},
+                    field="agency",
+                )
             if Membership.objects.filter(
                 exercise=exercise, user=existing, removed_at__isnull=True
             ).exists():
-                raise Conflict(f"{email} is already a member of {exercise.code}.", field="email")
+                raise Conflict(
+                    _("%(email)s is already a member of %(code)s.")
+                    % {"email": email, "code": exercise.code},
+                    field="email",
+                )
         now = timezone.now()
         pending = Invitation.objects.filter(
             exercise=exercise,
@@ -189,8 +219,11 @@ def create_invitation(
         ).first()
         if pending is not None:
             raise Conflict(
-                f"{email} already has a pending invitation to {exercise.code}: revoke it to send "
-                "a new one.",
+                _(
+                    "%(email)s already has a pending invitation to %(code)s: revoke it to send a new "
+                    "one."
+                )
+                % {"email": email, "code": exercise.code},
                 field="email",
             )
         invitation = Invitation.objects.create(
@@ -227,7 +260,7 @@ def create_invitation(
             token=token,
             url=url,
             emailed=False,
-            email_error="The e-mail could not be sent. Pass the link on by another channel.",
+            email_error=_("The e-mail could not be sent. Pass the link on by another channel."),
         )
     return IssuedInvitation(invitation=invitation, token=token, url=url, emailed=True)
 
@@ -255,7 +288,7 @@ def revoke_invitation(*, actor: User, invitation: Invitation, ip: str | None = N
     """Withdraw a pending invitation; its link stops working at once."""
     if not can_manage_invitations(actor, invitation.exercise):
         raise PermissionDenied(
-            "Only administrators and this exercise's coordinators can revoke invitations."
+            _("Only administrators and this exercise's coordinators can revoke invitations.")
         )
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
@@ -264,7 +297,8 @@ def revoke_invitation(*, actor: User, invitation: Invitation, ip: str | None = N
         state = invitation.state
         if state != "pending":
             raise Conflict(
-                f"This invitation is already {state}: only a pending one can be revoked."
+                _("This invitation is already %(state)s: only a pending one can be revoked.")
+                % {"state": STATE_LABELS.get(state, state)}
             )
         invitation.revoked_at = timezone.now()
         invitation.revoked_by = actor
@@ -317,11 +351,15 @@ def _refuse_unless_matches(invitation: Invitation, user: User) -> None:
             "email_mismatch",
             invitation=invitation,
             detail=(
-                "This invitation was sent to a different e-mail address than the one you are "
-                "signed in with. Sign out, then open the link again."
+                _(
+                    "This invitation was sent to a different e-mail address than the one you are "
+                    "signed in with. Sign out, then open the link again."
+                )
             ),
         )
-    unusable = "This invitation cannot be used with your account. Ask the person who invited you."
+    unusable = _(
+        "This invitation cannot be used with your account. Ask the person who invited you."
+    )
     if not user.is_active or user.role != Role.OFFICER:
         raise InvitationRefused("not_officer", invitation=invitation, detail=unusable)
     if user.agency_id != invitation.agency_id:
@@ -332,16 +370,16 @@ def _refuse_unless_matches(invitation: Invitation, user: User) -> None:
         raise InvitationRefused(
             "already_member",
             invitation=invitation,
-            detail="You are already a member of this exercise.",
+            detail=_("You are already a member of this exercise."),
         )
 
 
 def _new_officer(*, invitation: Invitation, display_name: str, password: str) -> User:
     display_name = " ".join((display_name or "").split())
     if not display_name:
-        raise Invalid("Enter the name other officers will see.", field="display_name")
+        raise Invalid(_("Enter the name other officers will see."), field="display_name")
     if len(display_name) > 120:
-        raise Invalid("The name is longer than 120 characters.", field="display_name")
+        raise Invalid(_("The name is longer than 120 characters."), field="display_name")
     candidate = User(
         email=invitation.email,
         display_name=display_name,
@@ -419,7 +457,7 @@ def accept_invitation(
                 raise InvitationRefused(
                     "already_member",
                     invitation=invitation,
-                    detail="You are already a member of this exercise.",
+                    detail=_("You are already a member of this exercise."),
                 ) from None
             invitation.accepted_at = now
             invitation.accepted_by = user
@@ -456,7 +494,8 @@ def invitations_of(exercise: Exercise, *, state: str | None = None) -> list[Invi
     """An exercise's invitations, newest first, optionally only those in one state."""
     if state is not None and state not in INVITATION_STATES:
         raise Invalid(
-            f"Unknown invitation state {state[:20]!r}: use one of {', '.join(INVITATION_STATES)}.",
+            _("Unknown invitation state %(state)s: use one of %(values)s.")
+            % {"state": repr(state[:20]), "values": ", ".join(INVITATION_STATES)},
             field="state",
         )
     rows = list(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from liaison import audit, events
 from liaison.access import require_admin
@@ -19,7 +20,8 @@ from liaison.services.exercises import lock_exercise, require_writable
 def _clean_role(role: str) -> str:
     if role not in GroupRole.values:
         raise Invalid(
-            f"Unknown role {str(role)[:32]!r}: use one of {', '.join(GroupRole.values)}.",
+            _("Unknown role %(value)s: use one of %(values)s.")
+            % {"value": repr(str(role)[:32]), "values": ", ".join(GroupRole.values)},
             field="role",
         )
     return role
@@ -33,7 +35,9 @@ def _lock_current(membership: Membership) -> Membership:
         .get(pk=membership.pk)
     )
     if locked.removed_at is not None:
-        raise Conflict(f"{locked.user.email} was already removed from this exercise.")
+        raise Conflict(
+            _("%(email)s was already removed from this exercise.") % {"email": locked.user.email}
+        )
     return locked
 
 
@@ -52,16 +56,24 @@ def add_member(
         exercise = lock_exercise(exercise)
         require_writable(exercise)
         if not user.is_active or user.role != Role.OFFICER:
-            raise Invalid(f"{user.email} is not an active officer account.", field="user")
+            raise Invalid(
+                _("%(email)s is not an active officer account.") % {"email": user.email},
+                field="user",
+            )
         if user.agency_id is None or not exercise.agencies.filter(pk=user.agency_id).exists():
             raise Invalid(
-                f"{user.email}'s agency does not take part in exercise {exercise.code}.",
+                _("%(email)s's agency does not take part in exercise %(code)s.")
+                % {"email": user.email, "code": exercise.code},
                 field="user",
             )
         if Membership.objects.filter(
             exercise=exercise, user=user, removed_at__isnull=True
         ).exists():
-            raise Conflict(f"{user.email} is already a member of {exercise.code}.", field="user")
+            raise Conflict(
+                _("%(email)s is already a member of %(code)s.")
+                % {"email": user.email, "code": exercise.code},
+                field="user",
+            )
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(
@@ -69,7 +81,9 @@ def add_member(
                 )
         except IntegrityError:
             raise Conflict(
-                f"{user.email} is already a member of {exercise.code}.", field="user"
+                _("%(email)s is already a member of %(code)s.")
+                % {"email": user.email, "code": exercise.code},
+                field="user",
             ) from None
         audit.record(
             actor=actor,
@@ -127,7 +141,11 @@ def change_role(
         membership = _lock_current(membership)
         previous = membership.role
         if previous == role:
-            raise Invalid(f"{membership.user.email} is already {role}.", field="role")
+            raise Invalid(
+                _("%(email)s is already %(role)s.")
+                % {"email": membership.user.email, "role": GroupRole(role).label.lower()},
+                field="role",
+            )
         membership.role = role
         membership.save(update_fields=["role"])
         audit.record(

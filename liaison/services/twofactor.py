@@ -25,6 +25,7 @@ from typing import Any
 import segno
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 from django_otp.oath import TOTP
@@ -46,6 +47,7 @@ class OtpRequired(LiaisonError):
 
     code = "otp_required"
     http_status = 401
+    default_detail = gettext_lazy("Two-factor authentication is required.")
 
 
 class OtpInvalid(LiaisonError):
@@ -53,6 +55,7 @@ class OtpInvalid(LiaisonError):
 
     code = "otp_invalid"
     http_status = 401
+    default_detail = gettext_lazy("That code is not valid.")
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def _device_being_set_up(user: User) -> TOTPDevice | None:
     """The user's unconfirmed device, row-locked; refused once a device is confirmed.
     Call inside a transaction."""
     if has_two_factor(user):
-        raise Invalid("Two-factor authentication is already set up for this account.")
+        raise Invalid(gettext("Two-factor authentication is already set up for this account."))
     return (
         TOTPDevice.objects.select_for_update()
         .filter(user=user, confirmed=False)
@@ -147,11 +150,11 @@ def confirm_enrolment(*, user: User, token: str, ip: str | None) -> tuple[TOTPDe
     ten new recovery codes (in clear, to show once)."""
     token = (token or "").strip().replace(" ", "")
     if not TOTP_PATTERN.fullmatch(token):
-        raise Invalid("Enter the 6-digit code your authenticator app shows.", field="code")
+        raise Invalid(gettext("Enter the 6-digit code your authenticator app shows."), field="code")
     with transaction.atomic():
         device = _device_being_set_up(user)
         if device is None:
-            raise Invalid("Start the set-up again: no authenticator is being set up.")
+            raise Invalid(gettext("Start the set-up again: no authenticator is being set up."))
         if not device.verify_token(token):
             verified = False
         else:
@@ -165,7 +168,9 @@ def confirm_enrolment(*, user: User, token: str, ip: str | None) -> tuple[TOTPDe
             )
     if not verified:
         raise Invalid(
-            "That code does not match. Check the time on your phone and enter the current code.",
+            gettext(
+                "That code does not match. Check the time on your phone and enter the current code."
+            ),
             field="code",
         )
     return device, codes
@@ -304,7 +309,7 @@ def regenerate_recovery_codes(*, user: User, ip: str | None) -> list[str]:
     """Replace all of the user's recovery codes with ten new ones (shown once)."""
     with transaction.atomic():
         if not has_two_factor(user):
-            raise Invalid("Set up two-factor authentication first.")
+            raise Invalid(gettext("Set up two-factor authentication first."))
         codes = _replace_recovery_codes(user)
         audit.record(actor=user, action="auth.recovery_codes_regenerated", target=user, ip=ip)
     return codes

@@ -29,6 +29,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
@@ -42,7 +44,7 @@ PENDING_USER = "liaison_pending_user"
 PENDING_SINCE = "liaison_pending_since"
 PENDING_BACKEND = "liaison_pending_backend"
 PENDING_KEYS = (PENDING_USER, PENDING_SINCE, PENDING_BACKEND)
-LOCKED_DETAIL = (
+LOCKED_DETAIL = gettext_lazy(
     "Too many failed sign-in attempts. This account or address is locked for 15 minutes; "
     "try again later."
 )
@@ -50,11 +52,12 @@ LOCKED_DETAIL = (
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
-        label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+        label=gettext_lazy("E-mail"),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
     error_messages = {
-        "invalid_login": "That e-mail address and password do not match an account.",
-        "inactive": "This account is disabled.",
+        "invalid_login": gettext_lazy("That e-mail address and password do not match an account."),
+        "inactive": gettext_lazy("This account is disabled."),
     }
 
     def clean_username(self) -> str:
@@ -63,7 +66,7 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 class SecondFactorForm(forms.Form):
     code = forms.CharField(
-        label="Authentication code",
+        label=gettext_lazy("Authentication code"),
         max_length=32,
         strip=True,
         widget=forms.TextInput(
@@ -131,7 +134,7 @@ def lockout_response(
 
         return json_error("locked_out", LOCKED_DETAIL, 429)
     return render(
-        request, "liaison/error.html", {"title": "Locked", "detail": LOCKED_DETAIL}, status=429
+        request, "liaison/error.html", {"title": _("Locked"), "detail": LOCKED_DETAIL}, status=429
     )
 
 
@@ -204,7 +207,7 @@ def login_otp_view(request: HttpRequest) -> HttpResponse:
     else:
         user, backend = _pending_user(request)
         if user is None:
-            messages.info(request, "Sign in with your e-mail address and password first.")
+            messages.info(request, _("Sign in with your e-mail address and password first."))
             return redirect(_with_next(reverse("login"), next_url))
     form = SecondFactorForm(request.POST or None)
     status = 200
@@ -226,8 +229,11 @@ def login_otp_view(request: HttpRequest) -> HttpResponse:
                 if passed.method == "recovery_code":
                     messages.warning(
                         request,
-                        f"You signed in with a recovery code; {passed.recovery_codes_left} "
-                        "left. Make new ones on your security page if you are running low.",
+                        _(
+                            "You signed in with a recovery code; %(recovery_codes_left)s left. Make new ones "
+                            "on your security page if you are running low."
+                        )
+                        % {"recovery_codes_left": passed.recovery_codes_left},
                     )
                 return redirect(next_url)
         status = 400

@@ -24,6 +24,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.multipartparser import MultiPartParserError
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from liaison.errors import Invalid, LiaisonError, TooLarge
@@ -63,7 +64,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         if field_name != FILE_FIELD:
             raise SkipFile()
         if self.upload is not None:
-            self._stop(Invalid("Send one file per request.", field=FILE_FIELD))
+            self._stop(Invalid(_("Send one file per request."), field=FILE_FIELD))
         try:
             self.upload = attachments.start_upload(
                 uploader=self.request.user,
@@ -112,7 +113,7 @@ def upload(request: HttpRequest, room_id: int) -> HttpResponse:
     once the check passed and deleted otherwise.
     """
     if not request.content_type.startswith("multipart/form-data"):
-        raise Invalid("Send the file as multipart/form-data in the field 'file'.")
+        raise Invalid(_("Send the file as multipart/form-data in the field 'file'."))
     try:
         declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -124,9 +125,9 @@ def upload(request: HttpRequest, room_id: int) -> HttpResponse:
         # The body is parsed by whichever comes first: the CSRF check or the view itself.
         return _upload_checked(request, handler)
     except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
-        raise TooLarge("The request carries too many or too large form fields.") from None
+        raise TooLarge(_("The request carries too many or too large form fields.")) from None
     except MultiPartParserError:
-        raise Invalid("The multipart body is malformed.") from None
+        raise Invalid(_("The multipart body is malformed.")) from None
     finally:
         handler.discard()
 
@@ -137,7 +138,7 @@ def _upload_checked(request: HttpRequest, handler: EncryptingUploadHandler) -> H
     if handler.error is not None:
         raise handler.error
     if handler.upload is None or handler.upload.state != "complete":
-        raise Invalid("Attach the file in the multipart field 'file'.", field=FILE_FIELD)
+        raise Invalid(_("Attach the file in the multipart field 'file'."), field=FILE_FIELD)
     attachment = handler.upload.record()
     return JsonResponse({"attachment": attachment_payload(attachment)}, status=201)
 

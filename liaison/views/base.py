@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from liaison import audit
 from liaison.errors import AccessDenied, Invalid, LiaisonError, PermissionDenied
@@ -23,7 +24,7 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def json_error(code: str, detail: str, status: int, **extra: Any) -> JsonResponse:
-    body: dict[str, Any] = {"code": code, "detail": detail}
+    body: dict[str, Any] = {"code": code, "detail": str(detail)}
     body.update({k: v for k, v in extra.items() if v is not None})
     return JsonResponse({"error": body}, status=status)
 
@@ -46,9 +47,9 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Invalid("The request body is not valid JSON.") from None
+        raise Invalid(_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
-        raise Invalid("The request body must be a JSON object.")
+        raise Invalid(_("The request body must be a JSON object."))
     return data
 
 
@@ -64,12 +65,14 @@ def api_endpoint(
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in allowed:
                 response = json_error(
-                    "method_not_allowed", f"Use {', '.join(sorted(allowed))}.", 405
+                    "method_not_allowed",
+                    _("Use %(values)s.") % {"values": ", ".join(sorted(allowed))},
+                    405,
                 )
                 response["Allow"] = ", ".join(sorted(allowed))
                 return response
             if login_required and not request.user.is_authenticated:
-                return json_error("not_authenticated", "Sign in first.", 401)
+                return json_error("not_authenticated", _("Sign in first."), 401)
             try:
                 return view(request, *args, **kwargs)
             except LiaisonError as error:
@@ -88,7 +91,7 @@ def render_error(request: HttpRequest, error: LiaisonError) -> HttpResponse:
         request,
         "liaison/error.html",
         {
-            "title": "Not found" if error.http_status == 404 else "Request refused",
+            "title": _("Not found") if error.http_status == 404 else _("Request refused"),
             "detail": error.detail,
         },
         status=error.http_status,

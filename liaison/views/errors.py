@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from liaison.views.base import json_error
 
@@ -15,15 +16,17 @@ def _respond(request: HttpRequest, status: int, code: str, title: str, detail: s
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _respond(request, 400, "invalid", "Bad request", "The request could not be understood.")
+    return _respond(
+        request, 400, "invalid", _("Bad request"), _("The request could not be understood.")
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _respond(request, 403, "forbidden", "Forbidden", "You are not allowed to do this.")
+    return _respond(request, 403, "forbidden", _("Forbidden"), _("You are not allowed to do this."))
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _respond(request, 404, "not_found", "Not found", "There is nothing here.")
+    return _respond(request, 404, "not_found", _("Not found"), _("There is nothing here."))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -31,6 +34,6 @@ def server_error(request: HttpRequest) -> HttpResponse:
         request,
         500,
         "server_error",
-        "Something went wrong",
-        "The server could not complete the request. It has been logged; please try again.",
+        _("Something went wrong"),
+        _("The server could not complete the request. It has been logged; please try again."),
     )

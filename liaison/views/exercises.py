@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from liaison import access, selectors
 from liaison.errors import AccessDenied, Invalid
@@ -34,7 +35,8 @@ def _body(request: HttpRequest, allowed: set[str]) -> dict[str, Any]:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise Invalid(
-            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed))}.",
+            gettext("Unknown field(s): %(values)s. Allowed: %(values2)s.")
+            % {"values": ", ".join(unknown), "values2": ", ".join(sorted(allowed))},
             field=unknown[0],
         )
     return data
@@ -45,9 +47,9 @@ def _text(data: dict[str, Any], name: str, *, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise Invalid(f"{name} must be a string.", field=name)
+        raise Invalid(gettext("%(name)s must be a string.") % {"name": name}, field=name)
     if required and not value.strip():
-        raise Invalid(f"{name} is required.", field=name)
+        raise Invalid(gettext("%(name)s is required.") % {"name": name}, field=name)
     return value
 
 
@@ -57,7 +59,7 @@ def _strings(data: dict[str, Any], name: str, *, split: bool = True) -> list[str
     if isinstance(value, str):
         return [item for item in value.replace(",", " ").split() if item] if split else [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise Invalid(f"{name} must be a list of strings.", field=name)
+        raise Invalid(gettext("%(name)s must be a list of strings.") % {"name": name}, field=name)
     return value
 
 
@@ -66,17 +68,21 @@ def _when(data: dict[str, Any], name: str) -> dt.datetime:
     parsed = parse_datetime(value) if isinstance(value, str) else None
     if parsed is None:
         raise Invalid(
-            f"{name} must be an ISO 8601 date and time, like 2026-07-01T08:00:00Z.", field=name
+            gettext("%(name)s must be an ISO 8601 date and time, like 2026-07-01T08:00:00Z.")
+            % {"name": name},
+            field=name,
         )
     if timezone.is_naive(parsed):
-        raise Invalid(f"{name} needs a time zone offset (Z or +08:00).", field=name)
+        raise Invalid(
+            gettext("%(name)s needs a time zone offset (Z or +08:00).") % {"name": name}, field=name
+        )
     return parsed
 
 
 def _whole(data: dict[str, Any], name: str) -> int:
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"{name} must be a whole number.", field=name)
+        raise Invalid(gettext("%(name)s must be a whole number.") % {"name": name}, field=name)
     return value
 
 
@@ -84,14 +90,19 @@ def _agencies(codes: list[str]) -> list[Agency]:
     found = {agency.code: agency for agency in Agency.objects.filter(code__in=codes)}
     missing = [code for code in codes if code not in found]
     if missing:
-        raise Invalid(f"Unknown agency code(s): {', '.join(missing)}.", field="agencies")
+        raise Invalid(
+            gettext("Unknown agency code(s): %(values)s.") % {"values": ", ".join(missing)},
+            field="agencies",
+        )
     return [found[code] for code in dict.fromkeys(codes)]
 
 
 def _agency(code: str) -> Agency:
     agency = Agency.objects.filter(code=code).first()
     if agency is None:
-        raise Invalid(f"Unknown agency code {code[:32]!r}.", field="agency")
+        raise Invalid(
+            gettext("Unknown agency code %(code)s.") % {"code": repr(code[:32])}, field="agency"
+        )
     return agency
 
 
@@ -126,7 +137,7 @@ def _exercise_arguments(data: dict[str, Any], *, partial: bool) -> dict[str, Any
         if name in data:
             arguments[name] = read()
         elif not partial and name in required:
-            raise Invalid(f"{name} is required.", field=name)
+            raise Invalid(gettext("%(name)s is required.") % {"name": name}, field=name)
     return arguments
 
 
@@ -174,7 +185,7 @@ def exercise(request: HttpRequest, exercise_id: int) -> HttpResponse:
     if request.method == "PATCH":
         data = _body(request, EXERCISE_FIELDS)
         if not data:
-            raise Invalid("Send at least one field to change.")
+            raise Invalid(gettext("Send at least one field to change."))
         found = exercise_service.update_exercise(
             actor=user,
             exercise=found,
@@ -237,7 +248,7 @@ def invitations(request: HttpRequest, exercise_id: int) -> HttpResponse:
     data = _body(request, {"email", "agency", "role", "ttl_hours", "send_email"})
     send_email = data.get("send_email", False)
     if not isinstance(send_email, bool):
-        raise Invalid("send_email must be true or false.", field="send_email")
+        raise Invalid(gettext("send_email must be true or false."), field="send_email")
     issued = invitation_service.create_invitation(
         actor=request.user,
         exercise=found,
@@ -299,7 +310,10 @@ def members(request: HttpRequest, exercise_id: int) -> HttpResponse:
     email = _text(data, "email", required=True).strip().lower()
     officer = User.objects.filter(email=email).first()
     if officer is None:
-        raise Invalid(f"No account uses the e-mail address {email[:254]}.", field="email")
+        raise Invalid(
+            gettext("No account uses the e-mail address %(email)s.") % {"email": email[:254]},
+            field="email",
+        )
     membership = membership_service.add_member(
         actor=user,
         exercise=found,

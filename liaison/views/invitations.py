@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from liaison.errors import Invalid
@@ -56,7 +57,11 @@ def _sign_in_first(request: HttpRequest) -> HttpResponse:
 
 def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
     exercise = membership.exercise
-    messages.success(request, f"You joined exercise {exercise.code} ({exercise.title}).")
+    messages.success(
+        request,
+        _("You joined exercise %(code)s (%(title)s).")
+        % {"code": exercise.code, "title": exercise.title},
+    )
     return redirect("/")
 
 

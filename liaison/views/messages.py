@@ -4,6 +4,7 @@ that cannot hold a socket open (docs/api/messages.md)."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 from liaison import payloads, selectors
 from liaison.errors import Invalid
@@ -20,9 +21,12 @@ def _query_int(request: HttpRequest, name: str, *, minimum: int) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise Invalid(f"'{name}' must be an integer.", field=name) from None
+        raise Invalid(_("'%(name)s' must be an integer.") % {"name": name}, field=name) from None
     if value < minimum:
-        raise Invalid(f"'{name}' must be at least {minimum}.", field=name)
+        raise Invalid(
+            _("'%(name)s' must be at least %(minimum)s.") % {"name": name, "minimum": minimum},
+            field=name,
+        )
     return value
 
 
@@ -31,7 +35,7 @@ def _list_messages(request: HttpRequest, room_id: int) -> HttpResponse:
     after = _query_int(request, "after", minimum=0)
     limit = _query_int(request, "limit", minimum=1)
     if before is not None and after is not None:
-        raise Invalid("Use either 'before' or 'after', not both.")
+        raise Invalid(_("Use either 'before' or 'after', not both."))
     if after is not None:
         page = selectors.messages_after(
             user=request.user,
@@ -50,16 +54,19 @@ def _send(request: HttpRequest, room_id: int) -> HttpResponse:
     data = parse_json(request)
     unknown = sorted(set(data) - SEND_FIELDS)
     if unknown:
-        raise Invalid(f"Unknown field '{str(unknown[0])[:40]}'.", field=str(unknown[0])[:40])
+        raise Invalid(
+            _("Unknown field '%(value)s'.") % {"value": str(unknown[0])[:40]},
+            field=str(unknown[0])[:40],
+        )
     for name in ("client_id", "body"):
         if name not in data:
-            raise Invalid(f"Field '{name}' is required.", field=name)
+            raise Invalid(_("Field '%(name)s' is required.") % {"name": name}, field=name)
     attachments = data.get("attachments") or []
     if not isinstance(attachments, list):
-        raise Invalid("attachments must be a list of attachment ids.", field="attachments")
+        raise Invalid(_("attachments must be a list of attachment ids."), field="attachments")
     kind = data.get("kind", "text")
     if kind not in messaging.KINDS_FROM_CLIENTS:
-        raise Invalid('kind must be "text" or "alert".', field="kind")
+        raise Invalid(_('kind must be "text" or "alert".'), field="kind")
     result = messaging.send_message(
         sender=request.user,
         room_id=room_id,
@@ -88,7 +95,7 @@ def room_read(request: HttpRequest, room_id: int) -> HttpResponse:
     data = parse_json(request)
     seq = data.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int):
-        raise Invalid("Field 'seq' must be an integer.", field="seq")
+        raise Invalid(_("Field 'seq' must be an integer."), field="seq")
     stored = messaging.mark_read(user=request.user, room_id=room_id, seq=seq)
     return JsonResponse({"room": room_id, "seq": stored})
 

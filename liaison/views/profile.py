@@ -12,13 +12,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from liaison.errors import Invalid
 from liaison.forms import ProfileForm, add_service_error
 from liaison.services import accounts
-from liaison.views.accounts import safe_next
 from liaison.views.base import client_ip
 
 
@@ -83,13 +83,24 @@ def set_language(request: HttpRequest) -> HttpResponse:
     """Switch the interface language at once: a cookie for everyone (the sign-in page too),
     and the saved choice of a signed-in user, audited."""
     language = request.POST.get("language", "")
-    response = redirect(safe_next(request))
+    response = redirect(_back(request))
     if language not in accounts.interface_languages():
         return response
     if request.user.is_authenticated:
         accounts.set_language(user=request.user, language=language, ip=client_ip(request))
     _remember_language(response, language)
     return response
+
+
+def _back(request: HttpRequest) -> str:
+    """The page the switch was pressed on (the form carries no URL of its own, so a page with a
+    secret in its address, like an invitation link, renders the same for every link)."""
+    target = request.POST.get("next") or request.META.get("HTTP_REFERER") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "/"
 
 
 def _browser_language(request: HttpRequest) -> str:

@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from liaison import access, selectors
@@ -102,7 +103,7 @@ def exercise_list(request: HttpRequest) -> HttpResponse:
     exercises = list(selectors.managed_exercises(request.user))
     if not request.user.is_admin and not exercises:
         raise PermissionDenied(
-            "Only administrators and exercise coordinators can open provisioning."
+            _("Only administrators and exercise coordinators can open provisioning.")
         )
     return render(
         request,
@@ -125,7 +126,9 @@ def exercise_create(request: HttpRequest) -> HttpResponse:
         except FIXABLE as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Exercise {exercise.code} created as a draft.")
+            messages.success(
+                request, _("Exercise %(code)s created as a draft.") % {"code": exercise.code}
+            )
             return redirect(_detail_url(exercise))
     return render(
         request,
@@ -164,7 +167,7 @@ def exercise_edit(request: HttpRequest, exercise_id: int) -> HttpResponse:
         except FIXABLE as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Exercise {exercise.code} updated.")
+            messages.success(request, _("Exercise %(code)s updated.") % {"code": exercise.code})
             return redirect(_detail_url(exercise))
     return render(
         request,
@@ -188,7 +191,7 @@ def room_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
         except FIXABLE as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Room {room.name} added.")
+            messages.success(request, _("Room %(name)s added.") % {"name": room.name})
             return redirect(_detail_url(exercise, "rooms"))
     return render(
         request,
@@ -249,7 +252,9 @@ def invitation_revoke(request: HttpRequest, exercise_id: int, invitation_id: int
     except FIXABLE as error:
         messages.error(request, error.detail)
     else:
-        messages.success(request, f"The invitation for {invitation.email} was revoked.")
+        messages.success(
+            request, _("The invitation for %(email)s was revoked.") % {"email": invitation.email}
+        )
     return redirect(_detail_url(exercise, "invitations"))
 
 
@@ -266,7 +271,10 @@ def member_remove(request: HttpRequest, exercise_id: int, membership_id: int) ->
     except FIXABLE as error:
         messages.error(request, error.detail)
     else:
-        messages.success(request, f"{membership.user.display_name} was removed.")
+        messages.success(
+            request,
+            _("%(display_name)s was removed.") % {"display_name": membership.user.display_name},
+        )
     return redirect(_detail_url(exercise, "members"))
 
 
@@ -278,7 +286,7 @@ def member_role(request: HttpRequest, exercise_id: int, membership_id: int) -> H
     membership = _membership_in(exercise, membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        raise Invalid("Choose a role: coordinator, member or observer.", field="role")
+        raise Invalid(_("Choose a role: coordinator, member or observer."), field="role")
     try:
         membership_service.change_role(
             actor=request.user,
@@ -290,7 +298,12 @@ def member_role(request: HttpRequest, exercise_id: int, membership_id: int) -> H
         messages.error(request, error.detail)
     else:
         messages.success(
-            request, f"{membership.user.display_name} is now {form.cleaned_data['role']}."
+            request,
+            _("%(display_name)s is now %(role)s.")
+            % {
+                "display_name": membership.user.display_name,
+                "role": GroupRole(form.cleaned_data["role"]).label.lower(),
+            },
         )
     return redirect(_detail_url(exercise, "members"))
 
@@ -315,5 +328,9 @@ def exercise_transition(request: HttpRequest, exercise_id: int, action: str) -> 
     except FIXABLE as error:
         messages.error(request, error.detail)
     else:
-        messages.success(request, f"Exercise {exercise.code} is now {exercise.status}.")
+        messages.success(
+            request,
+            _("Exercise %(code)s is now %(status)s.")
+            % {"code": exercise.code, "status": exercise.get_status_display().lower()},
+        )
     return redirect(_detail_url(exercise))

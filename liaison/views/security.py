@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
@@ -42,25 +44,25 @@ SIGN_IN_ACTIONS = (
     "auth.recovery_codes_regenerated",
 )
 ACTION_LABELS = {
-    "auth.login": "Signed in",
-    "auth.login_failed": "Wrong password",
-    "auth.otp_failed": "Wrong two-factor code",
-    "auth.locked_out": "Locked out after repeated failures",
-    "auth.recovery_code_used": "Signed in with a recovery code",
-    "auth.logout": "Signed out",
-    "auth.logout_everywhere": "Signed out of all other sessions",
-    "auth.session_expired": "Session ended by the session policy",
-    "auth.session_revoked": "Session revoked",
-    "auth.password_changed": "Password changed",
-    "auth.2fa_enrolled": "Authenticator set up",
-    "auth.2fa_reset": "Two-factor reset by an administrator",
-    "auth.recovery_codes_regenerated": "New recovery codes made",
+    "auth.login": gettext_lazy("Signed in"),
+    "auth.login_failed": gettext_lazy("Wrong password"),
+    "auth.otp_failed": gettext_lazy("Wrong two-factor code"),
+    "auth.locked_out": gettext_lazy("Locked out after repeated failures"),
+    "auth.recovery_code_used": gettext_lazy("Signed in with a recovery code"),
+    "auth.logout": gettext_lazy("Signed out"),
+    "auth.logout_everywhere": gettext_lazy("Signed out of all other sessions"),
+    "auth.session_expired": gettext_lazy("Session ended by the session policy"),
+    "auth.session_revoked": gettext_lazy("Session revoked"),
+    "auth.password_changed": gettext_lazy("Password changed"),
+    "auth.2fa_enrolled": gettext_lazy("Authenticator set up"),
+    "auth.2fa_reset": gettext_lazy("Two-factor reset by an administrator"),
+    "auth.recovery_codes_regenerated": gettext_lazy("New recovery codes made"),
 }
 
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code from the app",
+        label=gettext_lazy("Code from the app"),
         max_length=16,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
@@ -70,18 +72,20 @@ class CodeForm(forms.Form):
 
 class PasswordChangeForm(forms.Form):
     current_password = forms.CharField(
-        label="Current password",
+        label=gettext_lazy("Current password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     new_password = forms.CharField(
-        label="New password",
+        label=gettext_lazy("New password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 12 characters; not a common password, not like your name or e-mail.",
+        help_text=gettext_lazy(
+            "At least 12 characters; not a common password, not like your name or e-mail."
+        ),
     )
     new_password_again = forms.CharField(
-        label="New password again",
+        label=gettext_lazy("New password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -93,13 +97,13 @@ class PasswordChangeForm(forms.Form):
             and data.get("new_password_again")
             and data["new_password"] != data["new_password_again"]
         ):
-            self.add_error("new_password_again", "The two new passwords differ.")
+            self.add_error("new_password_again", _("The two new passwords differ."))
         return data
 
 
 class ConfirmPasswordForm(forms.Form):
     password = forms.CharField(
-        label="Your password",
+        label=gettext_lazy("Your password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
@@ -200,7 +204,7 @@ def revoke_session(request: HttpRequest, session_id: int) -> HttpResponse:
         sign_out(request)
         return redirect("login")
     sessions.revoke_session(actor=request.user, session_id=session_id, ip=client_ip(request))
-    messages.success(request, "That session has been signed out.")
+    messages.success(request, _("That session has been signed out."))
     return redirect("security")
 
 
@@ -212,9 +216,14 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
     )
     messages.success(
         request,
-        f"Signed out of {count} other session{'s' if count != 1 else ''}."
+        ngettext(
+            "Signed out of %(count)s other session.",
+            "Signed out of %(count)s other sessions.",
+            count,
+        )
+        % {"count": count}
         if count
-        else "There were no other sessions.",
+        else _("There were no other sessions."),
     )
     return redirect("security")
 
@@ -243,7 +252,7 @@ def change_password(request: HttpRequest) -> HttpResponse:
             old_key = request.session.session_key
             update_session_auth_hash(request, user)  # keeps this session, with a new key
             sessions.rekey_session(old_key=old_key, new_key=request.session.session_key)
-            messages.success(request, "Your password has been changed; other sessions ended.")
+            messages.success(request, _("Your password has been changed; other sessions ended."))
             return redirect("security")
     return render(
         request,
@@ -282,7 +291,7 @@ def regenerate_recovery_codes(request: HttpRequest) -> HttpResponse:
                 {"codes": codes, "next": reverse("security"), "fresh_enrolment": False},
             )
         _count_password_failure(request, user.email)
-        form.add_error("password", "That password is not correct.")
+        form.add_error("password", _("That password is not correct."))
     return render(
         request,
         "liaison/security/page.html",
@@ -351,8 +360,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path.startswith("/api/"):
         return json_error(
             "csrf_failed",
-            "Missing or wrong CSRF token: GET /api/v1/session first and send its csrf_token "
-            "in the X-CSRFToken header.",
+            _(
+                "Missing or wrong CSRF token: GET /api/v1/session first and send its csrf_token "
+                "in the X-CSRFToken header."
+            ),
             403,
         )
     return render(

@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth import authenticate, login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django_otp import login as otp_login
 
@@ -34,11 +35,11 @@ from liaison.views.base import api_endpoint, client_ip, json_error, parse_json
 def _text(data: dict[str, Any], name: str, label: str) -> str:
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise Invalid(f"{label} is required.", field=name)
+        raise Invalid(_("%(label)s is required.") % {"label": label}, field=name)
     if not isinstance(value, str):
-        raise Invalid(f"{label} must be a string.", field=name)
+        raise Invalid(_("%(label)s must be a string.") % {"label": label}, field=name)
     if len(value) > 1024:
-        raise Invalid(f"{label} is too long.", field=name)
+        raise Invalid(_("%(label)s is too long.") % {"label": label}, field=name)
     return value
 
 
@@ -63,20 +64,22 @@ def _sign_in(request: HttpRequest) -> HttpResponse:
     if otp is None or (isinstance(otp, str) and not otp.strip()):
         return json_error(
             "otp_required",
-            "Two-factor authentication is required: send the 6-digit code from your "
-            "authenticator app (or a recovery code) as otp.",
+            _(
+                "Two-factor authentication is required: send the 6-digit code from your "
+                "authenticator app (or a recovery code) as otp."
+            ),
             400,
             field="otp",
         )
     if not isinstance(otp, str):
-        raise Invalid('otp must be a string, like "123456".', field="otp")
+        raise Invalid(_('otp must be a string, like "123456".'), field="otp")
     user = authenticate(request, username=email, password=password)
     if user is None:
         if getattr(request, "axes_locked_out", False):
             return lockout_response(request)
         return json_error(
             "invalid_credentials",
-            "That e-mail address and password do not match an account.",
+            _("That e-mail address and password do not match an account."),
             401,
         )
     if is_locked_out(request, user.email):

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from liaison import audit, storage
 from liaison.access import access_attachment
@@ -43,6 +45,9 @@ class AttachmentDamaged(LiaisonError):
 
     code = "damaged"
     http_status = 500
+    default_detail = gettext_lazy(
+        "This file failed its integrity check in the store and will not be delivered."
+    )
 
 
 class AttachmentShredded(LiaisonError):
@@ -50,6 +55,7 @@ class AttachmentShredded(LiaisonError):
 
     code = "shredded"
     http_status = 410
+    default_detail = gettext_lazy("Content destroyed by retention policy.")
 
 
 def display_name(attachment: Attachment) -> str:
@@ -185,7 +191,7 @@ def open_thumbnail(*, user: User, attachment_id: object) -> tuple[bytes, str]:
     conversation, so fetching one is not a download and is not audited."""
     attachment, room_access = access_attachment(user, attachment_id)
     if not attachment.thumbnail_storage_name:
-        raise NotFound("This attachment has no thumbnail.")
+        raise NotFound(_("This attachment has no thumbnail."))
     try:
         data = b"".join(
             decrypted_pieces(

@@ -13,6 +13,7 @@ import io
 import warnings
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from liaison.errors import Invalid, LiaisonError
 from liaison.services.attachments.policy import JPEG, PNG
@@ -31,15 +32,18 @@ def thumbnail_source_max_bytes() -> int:
 
 def _bomb(width: int, height: int) -> Invalid:
     return Invalid(
-        f"This image declares {width} × {height} pixels, more than the "
-        f"{image_max_pixels():,} allowed: it is refused (a decompression bomb, or simply too "
-        "large to handle).",
+        _(
+            "This image declares %(width)s × %(height)s pixels, more than the "
+            "%(image_max_pixels)s allowed: it is refused (a decompression bomb, or simply "
+            "too large to handle)."
+        )
+        % {"width": width, "height": height, "image_max_pixels": format(image_max_pixels(), ",")},
         field="file",
     )
 
 
 def _bomb_refused() -> Invalid:
-    return Invalid("This image declares more pixels than allowed: it is refused.", field="file")
+    return Invalid(_("This image declares more pixels than allowed: it is refused."), field="file")
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -91,7 +95,7 @@ def make_thumbnail(data: bytes) -> tuple[bytes, int, int]:
             raise _bomb_refused() from None
         except Exception:
             raise Invalid(
-                "This image could not be read: it is damaged or not really an image.",
+                _("This image could not be read: it is damaged or not really an image."),
                 field="file",
             ) from None
     out = io.BytesIO()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import filetype
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from liaison.errors import Invalid
 
@@ -28,7 +30,9 @@ TEXT_TYPES = frozenset({CSV, TXT})
 ALLOWED_TYPES = frozenset({*IMAGE_TYPES, PDF, CSV, XLSX, DOCX, TXT, ZIP})
 # Served under their own type (still as a download); everything else as octet-stream.
 SERVED_AS_IS = frozenset({*IMAGE_TYPES, PDF})
-ALLOWED_DESCRIPTION = "images (PNG, JPEG, GIF, WebP), PDF, CSV, XLSX, DOCX, plain text and ZIP"
+ALLOWED_DESCRIPTION = gettext_lazy(
+    "images (PNG, JPEG, GIF, WebP), PDF, CSV, XLSX, DOCX, plain text and ZIP"
+)
 
 # How much of the start of a file the sniffer sees (filetype reads 8 KiB; image headers and
 # the first ZIP entries of an Office document fit comfortably).
@@ -89,22 +93,23 @@ def clean_filename(raw: str) -> str:
 # --- sniffing -----------------------------------------------------------------------------------
 
 _EXECUTABLE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"MZ", "a Windows program"),
-    (b"\x7fELF", "a Linux program"),
-    (b"\xfe\xed\xfa\xce", "a macOS program"),
-    (b"\xfe\xed\xfa\xcf", "a macOS program"),
-    (b"\xce\xfa\xed\xfe", "a macOS program"),
-    (b"\xcf\xfa\xed\xfe", "a macOS program"),
-    (b"\xca\xfe\xba\xbe", "a macOS or Java program"),
-    (b"\x00asm", "a WebAssembly module"),
-    (b"dex\n", "an Android program"),
-    (b"#!", "a script"),
+    (b"MZ", gettext_lazy("a Windows program")),
+    (b"\x7fELF", gettext_lazy("a Linux program")),
+    (b"\xfe\xed\xfa\xce", gettext_lazy("a macOS program")),
+    (b"\xfe\xed\xfa\xcf", gettext_lazy("a macOS program")),
+    (b"\xce\xfa\xed\xfe", gettext_lazy("a macOS program")),
+    (b"\xcf\xfa\xed\xfe", gettext_lazy("a macOS program")),
+    (b"\xca\xfe\xba\xbe", gettext_lazy("a macOS or Java program")),
+    (b"\x00asm", gettext_lazy("a WebAssembly module")),
+    (b"dex\n", gettext_lazy("an Android program")),
+    (b"#!", gettext_lazy("a script")),
 )
 
 
 def _type_refused(what: str) -> Invalid:
     return Invalid(
-        f"This type of file ({what}) is not accepted. Allowed: {ALLOWED_DESCRIPTION}.",
+        _("This type of file (%(what)s) is not accepted. Allowed: %(allowed_description)s.")
+        % {"what": what, "allowed_description": ALLOWED_DESCRIPTION},
         field="file",
     )
 
@@ -140,7 +145,11 @@ def sniff_type(head: bytes, *, name: str) -> str:
     for signature, what in _EXECUTABLE_SIGNATURES:
         if head.startswith(signature):
             raise Invalid(
-                f"Executable files are not accepted: this file is {what}, whatever its name says.",
+                _(
+                    "Executable files are not accepted: this file is %(what)s, whatever its name "
+                    "says."
+                )
+                % {"what": what},
                 field="file",
             )
     kind = filetype.guess(bytes(head)) if head else None
@@ -152,15 +161,18 @@ def sniff_type(head: bytes, *, name: str) -> str:
             return mime
         raise _type_refused(kind.extension.upper())
     if b"\x00" in head:
-        raise _type_refused("unrecognised binary data")
+        raise _type_refused(_("unrecognised binary data"))
     return CSV if name.lower().endswith(".csv") else TXT
 
 
 def text_refused() -> Invalid:
     """The refusal for a file sniffed as text whose bytes turn out not to be UTF-8 text."""
     return Invalid(
-        "This file is neither a recognised document nor UTF-8 text. Allowed: "
-        f"{ALLOWED_DESCRIPTION} (save text and CSV as UTF-8).",
+        _(
+            "This file is neither a recognised document nor UTF-8 text. Allowed: "
+            "%(allowed_description)s (save text and CSV as UTF-8)."
+        )
+        % {"allowed_description": ALLOWED_DESCRIPTION},
         field="file",
     )
 

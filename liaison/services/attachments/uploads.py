@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.translation import gettext as _
 
 from liaison import audit, storage
 from liaison.access import access_room, require_can_post
@@ -116,7 +117,10 @@ class AttachmentUpload:
 
     def _expect(self, state: str) -> None:
         if self.state != state:
-            raise Invalid(f"This upload is {self.state}, not {state}.")
+            raise Invalid(
+                _("This upload is %(state)s, not %(state2)s.")
+                % {"state": self.state, "state2": state}
+            )
 
     # -- streaming --
 
@@ -133,12 +137,13 @@ class AttachmentUpload:
         self.size += len(data)
         if self.size > self.max_bytes:
             raise TooLarge(
-                f"The file is larger than the {mib(self.max_bytes)} limit.", field="file"
+                _("The file is larger than the %(mib)s limit.") % {"mib": mib(self.max_bytes)},
+                field="file",
             )
         if self.size > self.quota_left:
             raise TooLarge(
-                "The file does not fit in this room's remaining storage quota "
-                f"({mib(max(self.quota_left, 0))} left).",
+                _("The file does not fit in this room's remaining storage quota (%(mib)s left).")
+                % {"mib": mib(max(self.quota_left, 0))},
                 field="file",
             )
         if self.content_type is None:
@@ -193,7 +198,7 @@ class AttachmentUpload:
         if self.size > thumbnail_source_max_bytes():
             if self.width is None:  # too large to decode here, and its header was unreadable
                 raise Invalid(
-                    "This image's dimensions could not be read from its header.", field="file"
+                    _("This image's dimensions could not be read from its header."), field="file"
                 )
             return  # accepted without a preview
         plaintext = read_verified(self.room.pk, self.key_version, self.storage_name, self.size)
@@ -221,7 +226,8 @@ class AttachmentUpload:
                 quota = room_quota_bytes()
                 if room_usage(self.room.pk) + self.size > quota:
                     raise TooLarge(
-                        f"This room's storage quota ({mib(quota)}) would be exceeded.",
+                        _("This room's storage quota (%(mib)s) would be exceeded.")
+                        % {"mib": mib(quota)},
                         field="file",
                     )
                 attachment = Attachment.objects.create(
@@ -332,13 +338,15 @@ def start_upload(
     quota_left = room_quota_bytes() - room_usage(access.room.pk)
     refusal = None
     if at_least > limit:
-        refusal = TooLarge(f"The file is larger than the {mib(limit)} limit.", field="file")
+        refusal = TooLarge(
+            _("The file is larger than the %(mib)s limit.") % {"mib": mib(limit)}, field="file"
+        )
     elif quota_left <= 0:
-        refusal = TooLarge("This room's storage quota is used up.", field="file")
+        refusal = TooLarge(_("This room's storage quota is used up."), field="file")
     elif at_least > quota_left:
         refusal = TooLarge(
-            "The file does not fit in this room's remaining storage quota "
-            f"({mib(quota_left)} left).",
+            _("The file does not fit in this room's remaining storage quota (%(mib)s left).")
+            % {"mib": mib(quota_left)},
             field="file",
         )
     if refusal is not None:
@@ -396,13 +404,15 @@ def claim_for_message(
     get the same answer, so ids reveal nothing.
     """
     if message.room_id != room.pk:
-        raise Invalid("The message belongs to another room.", field="attachments")
+        raise Invalid(_("The message belongs to another room."), field="attachments")
     wanted: list[int] = []
     for value in attachment_ids:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise Invalid("attachments must be a list of attachment ids.", field="attachments")
+            raise Invalid(_("attachments must be a list of attachment ids."), field="attachments")
         if value in wanted:
-            raise Invalid(f"Attachment {value} is listed twice.", field="attachments")
+            raise Invalid(
+                _("Attachment %(value)s is listed twice.") % {"value": value}, field="attachments"
+            )
         wanted.append(value)
     rows = {
         attachment.pk: attachment
@@ -413,17 +423,20 @@ def claim_for_message(
         attachment = rows.get(ident)
         if attachment is None or attachment.uploader_id != user.pk or attachment.room_id != room.pk:
             raise Invalid(
-                f"Attachment {ident} is not one of your uploads in this room.",
+                _("Attachment %(ident)s is not one of your uploads in this room.")
+                % {"ident": ident},
                 field="attachments",
             )
         if attachment.purged_at is not None:
             raise Invalid(
-                f"Attachment {ident} was never sent and has been removed; upload it again.",
+                _("Attachment %(ident)s was never sent and has been removed; upload it again.")
+                % {"ident": ident},
                 field="attachments",
             )
         if attachment.message_id is not None:
             raise Invalid(
-                f"Attachment {ident} is already attached to a message.", field="attachments"
+                _("Attachment %(ident)s is already attached to a message.") % {"ident": ident},
+                field="attachments",
             )
         claimed.append(attachment)
     for attachment in claimed:
