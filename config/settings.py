@@ -371,8 +371,13 @@ LIAISON_MESSAGE_MAX_CHARS = 8000
 LIAISON_WS_MAX_FRAME_BYTES = env_int("LIAISON_WS_MAX_FRAME_BYTES", 64 * 1024)
 LIAISON_WS_RATE_PER_10S = env_int("LIAISON_WS_RATE_PER_10S", 50)
 LIAISON_SYNC_PAGE_SIZE = 100
-# Open sockets re-check their session and membership this often (seconds).
-LIAISON_WS_SESSION_CHECK_SECONDS = env_int("LIAISON_WS_SESSION_CHECK_SECONDS", 30)
+# Each server process refreshes its sockets' presence rows this often (seconds), one statement.
+LIAISON_WS_PRESENCE_REFRESH_SECONDS = env_int("LIAISON_WS_PRESENCE_REFRESH_SECONDS", 20)
+# Database threads of the real-time seam per process (sends and reads of different rooms run
+# side by side); sends beyond LIAISON_WS_MAX_PENDING waiting for one are answered with
+# ``retry_after`` instead of queueing into seconds.
+LIAISON_REALTIME_DB_THREADS = env_int("LIAISON_REALTIME_DB_THREADS", 6)
+LIAISON_WS_MAX_PENDING = env_int("LIAISON_WS_MAX_PENDING", 48)
 LIAISON_ATTACHMENT_MAX_BYTES = env_int("LIAISON_ATTACHMENT_MAX_BYTES", 100 * 1024 * 1024)
 LIAISON_ROOM_QUOTA_BYTES = env_int("LIAISON_ROOM_QUOTA_BYTES", 5 * 1024 * 1024 * 1024)
 # Images declaring more pixels are refused (decompression bombs); images up to this many bytes

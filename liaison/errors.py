@@ -83,3 +83,13 @@ class AccessDenied(NotFound):
         super().__init__(detail or _("Not found."))
         self.target_type = target_type
         self.target_id = target_id
+
+
+class GrantOutdated(LiaisonError):
+    """The room's access epoch moved since the caller's grant was read: read it again.
+
+    Never shown to a user: the socket re-reads its grant and retries, or closes.
+    """
+
+    code = "unavailable"
+    http_status = 503

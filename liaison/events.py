@@ -2,11 +2,20 @@
 
 Group events carry only what every member of the group may see. Their ``type`` is always one of
 the server-side constants below, never taken from a client.
+
+Room events carry the client frame already serialised (``frame``, JSON text), so a message is
+encoded once and every socket forwards the same text, and the room's ``epoch`` at the time of
+the write: a socket whose grant is older re-checks its right before passing the event on, so a
+person removed from a room never receives what was written there after the removal committed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -23,7 +32,12 @@ ROOM_READ = "room.read"
 ROOM_PRESENCE = "room.presence"
 ROOM_CLOSED = "room.closed"
 USER_REVOKED = "user.revoked"
+USER_GRANT_CHANGED = "user.grant.changed"
 USER_SESSION_ENDED = "user.session.ended"
+
+Pending = list[tuple[str, dict[str, Any]]]
+
+_deferred = threading.local()
 
 
 def room_group(room_id: int) -> str:
@@ -34,8 +48,46 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def encode(frame: dict[str, Any]) -> str:
+    """The one JSON encoding of an outgoing frame."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def room_event(
+    event_type: str, frame: dict[str, Any], *, epoch: int, sender_id: int | None = None
+) -> dict[str, Any]:
+    """A room event: the client ``frame`` encoded once, stamped with the room's access epoch."""
+    return {"type": event_type, "frame": encode(frame), "epoch": epoch, "sender": sender_id}
+
+
+def frame_of(event: dict[str, Any]) -> dict[str, Any]:
+    """The client frame a room event carries (tests and tools read it back)."""
+    return json.loads(event["frame"])
+
+
+@contextmanager
+def deferred_publishing() -> Iterator[Pending]:
+    """Collect this thread's publishes instead of sending them.
+
+    The real-time database seam runs services on worker threads: a publish there must not
+    block the thread on the event loop (which may be busy, or stopping at shutdown). The
+    async caller sends what was collected on its own loop, after it has answered its client.
+    """
+    previous = getattr(_deferred, "sink", None)
+    sink: Pending = []
+    _deferred.sink = sink
+    try:
+        yield sink
+    finally:
+        _deferred.sink = previous
+
+
 def publish(group: str, event: dict[str, Any]) -> None:
     """Send now. The layer is at-most-once: a lost event is healed by the client's ``sync``."""
+    sink = getattr(_deferred, "sink", None)
+    if sink is not None:
+        sink.append((group, event))
+        return
     layer = get_channel_layer()
     if layer is None:
         return
@@ -45,18 +97,38 @@ def publish(group: str, event: dict[str, Any]) -> None:
         logger.exception("channel layer publish to %s failed", group)
 
 
+async def send_pending(pending: Pending) -> None:
+    """Send collected events in order, from the event loop."""
+    if not pending:
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for group, event in pending:
+        try:
+            await layer.group_send(group, event)
+        except Exception:
+            logger.exception("channel layer publish to %s failed", group)
+
+
 def publish_on_commit(group: str, event: dict[str, Any]) -> None:
     """Send after the current transaction commits, so nobody hears of a write that rolled back."""
     transaction.on_commit(lambda: publish(group, event))
 
 
 # --- control events (to ``user.<id>`` and ``room.<id>`` groups) ---------------------------------
-# Consumers close the affected sockets with the given WebSocket close code.
+# Consumers close or narrow the affected sockets.
 
 
 def user_revoked(*, exercise_id: int, room_ids: list[int]) -> dict[str, Any]:
     """The user lost access to these rooms (removed, or role changed to none): close with 4403."""
     return {"type": USER_REVOKED, "exercise_id": exercise_id, "room_ids": room_ids, "code": 4403}
+
+
+def grant_changed(*, exercise_id: int | None, room_ids: list[int] | None) -> dict[str, Any]:
+    """The user's right in these rooms (``None``: everywhere) changed, e.g. now an observer or
+    the account changed: sockets read their grant again."""
+    return {"type": USER_GRANT_CHANGED, "exercise_id": exercise_id, "room_ids": room_ids}
 
 
 def room_closed(*, room_id: int, status: str) -> dict[str, Any]:
@@ -65,5 +137,6 @@ def room_closed(*, room_id: int, status: str) -> dict[str, Any]:
 
 
 def session_ended(*, session_key: str | None) -> dict[str, Any]:
-    """A session ended (logout, expiry, revocation); ``None`` means every session of the user."""
+    """A session ended (logout, expiry, revocation, account change); ``None`` means every session
+    of the user."""
     return {"type": USER_SESSION_ENDED, "session_key": session_key, "code": 4401}

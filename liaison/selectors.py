@@ -6,7 +6,6 @@ cannot read what it may not see. Message lists come back as protocol message obj
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,6 @@ from liaison.models import (
     GroupRole,
     Membership,
     Message,
-    Presence,
     ReadMarker,
     Role,
     Room,
@@ -198,19 +196,3 @@ def unread_counts(*, user: User) -> dict[int, int]:
     result = dict.fromkeys(room_ids, 0)
     result.update({row["room_id"]: row["unread"] for row in counts})
     return result
-
-
-def presence_stale_before() -> dt.datetime:
-    """Presence rows not refreshed since this moment belong to dead processes."""
-    return timezone.now() - dt.timedelta(seconds=3 * settings.LIAISON_WS_SESSION_CHECK_SECONDS + 5)
-
-
-def online_user_ids(room_id: int) -> list[int]:
-    """Members with an open socket in the room, on any server process (auditors not shown)."""
-    return sorted(
-        set(
-            Presence.objects.filter(room_id=room_id, last_seen_at__gte=presence_stale_before())
-            .exclude(user__role=Role.AUDITOR)
-            .values_list("user_id", flat=True)
-        )
-    )

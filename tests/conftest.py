@@ -27,6 +27,9 @@ from tests.factories import (
     UserFactory,
 )
 
+# Real daphne worker processes (the ``workers`` fixture) for the real-time tests.
+pytest_plugins = ["tests.realtime_support"]
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 # Persistent connections outlive a test in the database-access threads of async code, and then
 # hold the test database open at teardown. Tests close every connection after use.

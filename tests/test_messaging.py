@@ -93,7 +93,7 @@ def test_the_event_leaves_after_commit_with_the_member_visible_message(
         send(uk_officer, room, body="Bill of lading FXT-889 matches.", client_id="c-1")
     (event,) = captured_events.to_group(events.room_group(room.pk))
     assert event["type"] == events.ROOM_MESSAGE_NEW
-    message = event["message"]
+    message = events.frame_of(event)["message"]
     assert message["seq"] == 1
     assert message["room"] == room.pk
     assert message["body"] == "Bill of lading FXT-889 matches."
@@ -415,8 +415,8 @@ def test_the_author_edits_and_the_original_stays_for_auditors(
     assert row.details == {"room": room.pk, "seq": 1, "revision": 1}
     (event,) = captured_events.to_group(events.room_group(room.pk))
     assert event["type"] == events.ROOM_MESSAGE_UPDATED
-    assert event["message"]["body"] == "Weight 21.4 t"
-    assert event["message"]["edited_at"] is not None
+    assert events.frame_of(event)["message"]["body"] == "Weight 21.4 t"
+    assert events.frame_of(event)["message"]["edited_at"] is not None
 
     assert message_payload(message)["body"] == "Weight 21.4 t"
     for_auditor = message_payload(message, for_auditor=True)
@@ -463,8 +463,8 @@ def test_a_deleted_message_is_hidden_from_members_and_kept_for_auditors(
     assert row.details == {"room": room.pk, "seq": 1, "by_author": True}
     (event,) = captured_events.to_group(events.room_group(room.pk))
     assert event["type"] == events.ROOM_MESSAGE_UPDATED
-    assert event["message"]["deleted"] is True
-    assert event["message"]["body"] is None
+    assert events.frame_of(event)["message"]["deleted"] is True
+    assert events.frame_of(event)["message"]["body"] is None
 
     member_view = selectors.messages_before(user=gz_officer, room_id=room.pk).messages[0]
     assert (member_view["deleted"], member_view["body"]) == (True, None)
@@ -571,9 +571,9 @@ def test_unread_counts_follow_the_read_marker(
     assert selectors.unread_counts(user=uk_officer) == {room.pk: 1, lane_room.pk: 0}
     assert ReadMarker.objects.get(user=uk_officer, room=room).last_read_seq == 2
     reads = captured_events.to_group(events.room_group(room.pk))
-    assert [(e["type"], e["user"]["id"], e["seq"]) for e in reads] == [
-        (events.ROOM_READ, uk_officer.pk, 2)
-    ]
+    assert [
+        (e["type"], events.frame_of(e)["user"]["id"], events.frame_of(e)["seq"]) for e in reads
+    ] == [(events.ROOM_READ, uk_officer.pk, 2)]
 
 
 def test_an_auditor_reads_silently(

@@ -1,158 +1,152 @@
-"""Room sockets: admitting them, keeping them honest, and who is online across processes.
+"""Admitting a room socket and keeping its grant true.
 
-A socket is admitted once (session, then room access) and re-checked by its watchdog. Each
-open member socket has a ``Presence`` row, so every server process agrees on who is online;
-rows of a process that died go stale and are ignored, then removed.
+A socket learns once, at connect, who it belongs to and what it may do in its room (its
+``SocketGrant``) and keeps that in memory: no frame re-reads the session or the membership.
+Every change that ends or narrows a right is pushed to it instead (``liaison/events.py``), and
+every room event carries the room's access epoch; a grant older than an event is re-checked
+here, against the database, before the event is delivered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
-from liaison import access, audit, events, payloads, selectors
+from liaison import access, audit, payloads
 from liaison.errors import AccessDenied, LiaisonError
-from liaison.models import Presence, Room, User
-from liaison.services.sessions import socket_session_problem, touch_session
-
-T = TypeVar("T")
+from liaison.models import User, UserSession
+from liaison.realtime import presence
+from liaison.services import sessions
 
 CLOSE_NOT_AUTHENTICATED = 4401
+# Not a member, removed, or no such room: one answer, so a close code never tells whether a
+# room exists.
 CLOSE_FORBIDDEN = 4403
-CLOSE_NO_ROOM = 4404
 CLOSE_ROOM_CLOSED = 4409
 CLOSE_RATE_LIMITED = 4429
+CLOSE_SERVICE_RESTART = 1012
+
+AUDITOR = "auditor"
+
+
+@dataclass
+class SocketGrant:
+    """What one socket may do, as of the room's access ``epoch``."""
+
+    user_id: int
+    session_key: str | None
+    room_id: int
+    exercise_id: int
+    role: str  # the membership's group role, or "auditor"
+    can_post: bool
+    epoch: int
+    idle_deadline: dt.datetime  # the session lapses then unless there is activity
+    absolute_deadline: dt.datetime  # the session lapses then whatever happens
+    me: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_auditor(self) -> bool:
+        return self.role == AUDITOR
+
+    @property
+    def session_deadline(self) -> dt.datetime:
+        return min(self.idle_deadline, self.absolute_deadline)
 
 
 @dataclass(frozen=True)
-class SocketGrant:
-    """The outcome of admitting a socket: a close code, or what the socket may do."""
-
+class Admission:
     close_code: int | None = None
     reason: str = ""
-    room_id: int = 0
-    is_auditor: bool = False
-    can_post: bool = False
-    me: dict[str, Any] = field(default_factory=dict)
+    grant: SocketGrant | None = None
+    user: User | None = None
+    online: list[int] = field(default_factory=list)
 
 
-class SocketSessionEnded(LiaisonError):
-    """Your session has ended; sign in again."""
-
-    code = "not_authenticated"
-    http_status = 401
-
-
-def socket_call(
-    *,
-    user_id: int,
-    session_key: str | None,
-    action: Callable[..., T],
-    arguments: dict[str, Any],
-    activity: bool = True,
-) -> T:
-    """Run one frame's service call, ``action(**arguments)``, if the socket's session is
-    still good.
-
-    A frame the person caused counts as activity on the session (keep-alive pings do not), so
-    chatting keeps the session from idling out.
-    """
-    problem = socket_session_problem(user_id=user_id, session_key=session_key)
+def _grant(user: User, room_id: int, session_key: str | None) -> Admission:
+    """The socket's grant as the database says now, or the code to close it with."""
+    problem = sessions.socket_session_problem(user_id=user.pk, session_key=session_key)
     if problem is not None:
-        raise SocketSessionEnded(problem)
-    if activity:
-        touch_session(session_key)
-    return action(**arguments)
-
-
-def _broadcast_presence(room_id: int) -> None:
-    events.publish_on_commit(
-        events.room_group(room_id),
-        {"type": events.ROOM_PRESENCE, "online": selectors.online_user_ids(room_id)},
-    )
-
-
-def admit_socket(
-    *,
-    user: User,
-    room_id: int,
-    session_key: str | None,
-    channel_name: str,
-    ip: str | None = None,
-) -> SocketGrant:
-    """Decide whether a socket may stay open in the room; if so, mark the member online.
-
-    Refusals of an authenticated user are audited: 4404 when the room does not exist, 4403
-    when it exists but the user may not enter it.
-    """
-    if user is None or not user.is_authenticated:
-        return SocketGrant(close_code=CLOSE_NOT_AUTHENTICATED, reason="not authenticated")
-    problem = socket_session_problem(user_id=user.pk, session_key=session_key)
-    if problem is not None:
-        return SocketGrant(close_code=CLOSE_NOT_AUTHENTICATED, reason=problem)
-    try:
-        room_access = access.access_room(user, room_id)
-    except AccessDenied as error:
-        audit.record_denied(actor=user, error=error, ip=ip, via="ws", path=f"/ws/rooms/{room_id}/")
-        exists = Room.objects.filter(pk=room_id).exists()
-        return SocketGrant(
-            close_code=CLOSE_FORBIDDEN if exists else CLOSE_NO_ROOM,
-            reason="not a member" if exists else "no such room",
-        )
+        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=problem)
+    row = UserSession.objects.filter(session_key=session_key).first()
+    if row is None:
+        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=sessions.SESSION_ENDED)
+    room_access = access.access_room(user, room_id)
     try:
         access.require_can_post(room_access)
         can_post = True
     except LiaisonError:
         can_post = False
-    if not room_access.is_auditor:
-        with transaction.atomic():
-            Presence.objects.filter(
-                room_id=room_id, last_seen_at__lt=selectors.presence_stale_before()
-            ).delete()
-            now = timezone.now()
-            Presence.objects.update_or_create(
-                channel_name=channel_name,
-                defaults={
-                    "user": user,
-                    "room_id": room_id,
-                    "session_key": session_key or "",
-                    "connected_at": now,
-                    "last_seen_at": now,
-                },
-            )
-            _broadcast_presence(room_id)
-    return SocketGrant(
-        room_id=room_id,
-        is_auditor=room_access.is_auditor,
+    room = room_access.room
+    grant = SocketGrant(
+        user_id=user.pk,
+        session_key=session_key,
+        room_id=room.pk,
+        exercise_id=room.exercise_id,
+        role=AUDITOR if room_access.is_auditor else room_access.membership.role,
         can_post=can_post,
+        epoch=room.access_epoch,
+        idle_deadline=row.last_seen_at + sessions.idle_limit(),
+        absolute_deadline=row.created_at + sessions.absolute_limit(),
         me=payloads.person_payload(user),
     )
+    return Admission(grant=grant, user=user)
+
+
+def admit_socket(
+    *, user: User, room_id: int, session_key: str | None, channel_name: str, ip: str | None
+) -> Admission:
+    """Decide whether a socket may stay open in the room; if so, mark the person online.
+    A refusal of a signed-in person is audited."""
+    if user is None or not user.is_authenticated:
+        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason="not authenticated")
+    user = User.objects.select_related("agency").filter(pk=user.pk).first()
+    if user is None:
+        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason="no such account")
+    try:
+        admission = _grant(user, room_id, session_key)
+    except AccessDenied as error:
+        audit.record_denied(actor=user, error=error, ip=ip, via="ws", path=f"/ws/rooms/{room_id}/")
+        return Admission(close_code=CLOSE_FORBIDDEN, reason="not a member or no such room")
+    if admission.grant is None:
+        return admission
+    grant = admission.grant
+    online = presence.join(
+        user=user,
+        room_id=grant.room_id,
+        epoch=grant.epoch,
+        channel_name=channel_name,
+        session_key=session_key,
+    )
+    return Admission(grant=grant, user=user, online=online)
+
+
+def recheck_socket(*, user: User, grant: SocketGrant) -> SocketGrant | int:
+    """The grant again, from the database, after the room's epoch moved or a grant-change
+    event: the refreshed grant, or the code to close the socket with."""
+    try:
+        admission = _grant(user, grant.room_id, grant.session_key)
+    except AccessDenied:
+        return CLOSE_FORBIDDEN
+    if admission.grant is None:
+        return admission.close_code or CLOSE_NOT_AUTHENTICATED
+    return admission.grant
+
+
+def session_deadline(*, grant: SocketGrant) -> dt.datetime | int:
+    """At the in-memory deadline: the session's real deadline (activity elsewhere may have
+    moved it), or the close code once it has lapsed."""
+    problem = sessions.socket_session_problem(user_id=grant.user_id, session_key=grant.session_key)
+    if problem is not None:
+        return CLOSE_NOT_AUTHENTICATED
+    deadline = sessions.socket_session_deadline(session_key=grant.session_key)
+    if deadline is None or deadline <= timezone.now():
+        return CLOSE_NOT_AUTHENTICATED
+    return deadline
 
 
 def release_socket(*, channel_name: str) -> None:
-    """The socket closed: the member is offline here (maybe still online elsewhere)."""
-    with transaction.atomic():
-        row = Presence.objects.filter(channel_name=channel_name).first()
-        if row is None:
-            return
-        row.delete()
-        _broadcast_presence(row.room_id)
-
-
-def recheck_socket(
-    *, user: User, room_id: int, session_key: str | None, channel_name: str
-) -> int | None:
-    """The watchdog's check: ``None`` while the socket may stay, else the close code.
-    Also refreshes the socket's presence row so other processes keep counting it."""
-    if socket_session_problem(user_id=user.pk, session_key=session_key) is not None:
-        return CLOSE_NOT_AUTHENTICATED
-    try:
-        access.access_room(user, room_id)
-    except AccessDenied:
-        return CLOSE_FORBIDDEN
-    Presence.objects.filter(channel_name=channel_name).update(last_seen_at=timezone.now())
-    return None
+    """The socket closed: the person is offline here (maybe still online elsewhere)."""
+    presence.leave(channel_name=channel_name)

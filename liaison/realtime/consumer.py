@@ -1,55 +1,54 @@
 """The room WebSocket (docs/api/websocket.md). Thin: parse and check a frame, call one named
-sync service through ``database_sync_to_async``, send the result.
+sync service through the database seam (``realtime/db.py``), send the result.
 
-Each socket answers its frames in order from one worker task, so group events keep flowing
-while a frame waits for the database. Incoming frames and group events skip Channels'
-per-message database hop (``aclose_old_connections``): group events touch no database and the
-worker's calls clean up their own connections, and otherwise every delivery to every socket
-would first wait its turn on the (possibly busy) database thread.
+A socket is told, not polling. It learns its grant once at connect (``admission``) and keeps it
+in memory; changes that end or narrow it arrive as control events on ``user.<id>`` or
+``room.<id>``, and every room event carries the room's access epoch: an event newer than the
+grant is parked until the grant is re-checked, so nothing written after a removal reaches the
+removed person. No frame reads the session or the membership; the watchdog only wakes at the
+session's deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import time
+import weakref
 from collections import deque
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
-from liaison import access, audit, events, selectors
-from liaison.errors import AccessDenied, Invalid, LiaisonError, PermissionDenied
-from liaison.realtime import admission as presence
-from liaison.realtime import frames
-from liaison.services import messaging
+from liaison import audit, events, selectors
+from liaison.errors import AccessDenied, GrantOutdated, Invalid, LiaisonError, PermissionDenied
+from liaison.middleware import socket_language
+from liaison.realtime import admission, db, frames, presence
+from liaison.realtime.admission import SocketGrant
+from liaison.services import messaging, sessions
 
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW_SECONDS = 10.0
-# Live events held for one socket while it answers a frame, beyond which further ones are
-# dropped rather than kept without bound; the client heals the gap with ``sync``. Control
-# events are never held or dropped.
+# Live events parked or held for one socket beyond which further ones are dropped rather than
+# kept without bound; the client heals the gap with ``sync``. Control events are never dropped.
 MAX_BACKLOG = 500
-# How often a socket reports the person's activity on the session (the session policy itself
-# records at most one write a minute).
-TOUCH_SECONDS = 30.0
+# How often a socket reports the person's activity on the session.
+TOUCH_SECONDS = sessions.TOUCH_INTERVAL.total_seconds()
 
-# Group-event handlers that touch no database: dispatched without Channels' thread hop. The
-# live ones may be held or dropped when the socket falls behind; the control ones never are.
 LIVE_HANDLERS = frozenset(
-    {
-        "room_message_new",
-        "room_message_updated",
-        "room_typing",
-        "room_read",
-        "room_presence",
-    }
+    {"room_message_new", "room_message_updated", "room_typing", "room_read", "room_presence"}
 )
-CONTROL_HANDLERS = frozenset({"room_closed", "user_revoked", "user_session_ended"})
+CONTROL_HANDLERS = frozenset(
+    {"room_closed", "user_revoked", "user_grant_changed", "user_session_ended"}
+)
+
+# Every open room socket of this process (for a clean shutdown and the gauges).
+OPEN_SOCKETS: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
 
 
 class FrameRate:
@@ -80,44 +79,36 @@ class FrameRate:
 frame_rate = FrameRate()
 
 
+def retry_after_seconds() -> float:
+    """How long a refused sender should wait: the queue ahead of it, drained by the pool."""
+    return round(min(5.0, max(0.2, db.waiting() * 0.005)), 2)
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     """One socket in one room, for one signed-in user.
 
     Client frames are answered one at a time, in order, by a worker task, so the event loop
-    keeps delivering group events meanwhile. Only what ordering needs is held back until a
-    reply is out: the user's own new messages while a ``message.send`` is answered (the sender
-    sees ``message.ack`` first), and every live event during a ``sync`` (``sync.done`` comes
-    before live frames resume).
+    keeps delivering group events meanwhile. While a ``sync`` is answered, live events are held
+    until ``sync.done`` is out.
     """
 
+    grant: SocketGrant | None = None
+    closing = False
+
     async def dispatch(self, message: dict[str, Any]) -> None:
+        # Group events and frames skip Channels' per-message database hop: nothing here touches
+        # the database except through ``db``, whose threads clean up their own connections.
         name = str(message.get("type", "")).replace(".", "_")
         if name in CONTROL_HANDLERS:
             await getattr(self, name)(message)
         elif name in LIVE_HANDLERS:
-            if not self.live():
-                return
-            if self.holds(name, message):
-                if len(self.held) < MAX_BACKLOG:
-                    self.held.append(message)
-                return
-            await getattr(self, name)(message)
+            await self.deliver(message)
         elif name == "websocket_receive":
-            # Only queues the frame for the worker (whose database calls clean up their own
-            # connections): no hop to the database thread, which may be busy, for every frame.
             await self.websocket_receive(message)
         elif name.startswith("websocket_"):
             await super().dispatch(message)
         else:
             logger.warning("room socket ignored an unknown event type %r", name[:60])
-
-    def holds(self, name: str, message: dict[str, Any]) -> bool:
-        if self.holding == "all":
-            return True
-        if self.holding == "own" and name == "room_message_new":
-            sender = (message.get("message") or {}).get("sender") or {}
-            return sender.get("id") == self.user.pk
-        return False
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -126,49 +117,58 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         session = self.scope.get("session")
         self.session_key: str | None = getattr(session, "session_key", None) if session else None
-        self.grant: presence.SocketGrant | None = None
-        self.closing = False
         self.joined: list[str] = []
-        self.watchdog: asyncio.Task[None] | None = None
-        self.worker: asyncio.Task[None] | None = None
+        self.tasks: list[asyncio.Task[None]] = []
         self.frames: asyncio.Queue[tuple[str | None, bytes | None]] = asyncio.Queue()
-        self.holding: str | None = None  # "own" during a send, "all" during a sync
+        self.syncing = False
         self.held: list[dict[str, Any]] = []
+        self.parked: deque[dict[str, Any]] = deque()
+        self.rechecking = False
         self.touched_at = -TOUCH_SECONDS
         client = self.scope.get("client") or [None]
         self.ip: str | None = client[0]
-        # Accept first so the browser sees our close code; a refused handshake would only
-        # show it 1006.
+        # Accept first so the browser sees our close code; a refused handshake shows only 1006.
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
-            await self.shut(presence.CLOSE_NOT_AUTHENTICATED)
+            await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
             return
+        # Join the groups before reading the grant, so no event committed after it is missed.
         for group in (events.room_group(self.room_id), events.user_group(self.user.pk)):
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
-        grant = await database_sync_to_async(presence.admit_socket)(
+        admitted = await db.call(
+            admission.admit_socket,
             user=self.user,
             room_id=self.room_id,
             session_key=self.session_key,
             channel_name=self.channel_name,
             ip=self.ip,
         )
-        if grant.close_code is not None:
-            await self.shut(grant.close_code)
+        if admitted.grant is None:
+            await self.shut(admitted.close_code or admission.CLOSE_FORBIDDEN)
             return
-        self.grant = grant
-        self.watchdog = asyncio.create_task(self.watch())
-        self.worker = asyncio.create_task(self.work())
+        self.user = admitted.user
+        self.grant = admitted.grant
+        # Error frames in the reader's language, here and on the tasks started below.
+        translation.activate(socket_language(self.user, self.scope))
+        OPEN_SOCKETS.add(self)
+        keep_presence_fresh()
+        await self.send_frame({"type": "presence", "online": admitted.online})
+        self.tasks = [asyncio.create_task(self.work()), asyncio.create_task(self.watch())]
+        await self.drain_parked()
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        for task in (self.watchdog, self.worker):
-            if task is not None:
+        OPEN_SOCKETS.discard(self)
+        for task in self.tasks:
+            if task is not asyncio.current_task():
                 task.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.grant is not None:
-            await database_sync_to_async(presence.release_socket)(channel_name=self.channel_name)
+            self.grant = None
+            with contextlib.suppress(Exception):
+                await db.call(admission.release_socket, channel_name=self.channel_name)
             frame_rate.forget_idle(self.user.pk)
 
     async def shut(self, code: int) -> None:
@@ -176,28 +176,29 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
-        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
-            self.watchdog.cancel()
+        self.parked.clear()
+        self.held.clear()
         await self.close(code=code)
 
     async def watch(self) -> None:
-        """Re-check the session and the membership now and then; the control events do it at
-        once, this catches what an at-most-once layer may have lost."""
-        while not self.closing:
-            await asyncio.sleep(settings.LIAISON_WS_SESSION_CHECK_SECONDS)
-            try:
-                code = await database_sync_to_async(presence.recheck_socket)(
-                    user=self.user,
-                    room_id=self.room_id,
-                    session_key=self.session_key,
-                    channel_name=self.channel_name,
-                )
-            except Exception:
-                logger.exception("socket re-check failed for room %s", self.room_id)
+        """Close the socket when its session lapses. The deadline is known in memory; the
+        database is asked only when it is reached (activity elsewhere may have moved it)."""
+        while not self.closing and self.grant is not None:
+            delay = (self.grant.session_deadline - timezone.now()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(min(delay, 3600.0))
                 continue
-            if code is not None:
-                await self.shut(code)
+            try:
+                outcome = await db.call(admission.session_deadline, grant=self.grant)
+            except Exception:
+                logger.exception("session deadline check failed in room %s", self.room_id)
+                await asyncio.sleep(5.0)
+                continue
+            if isinstance(outcome, int):
+                await self.shut(outcome)
                 return
+            if self.grant is not None:
+                self.grant.idle_deadline = min(outcome, self.grant.absolute_deadline)
 
     # --- client frames --------------------------------------------------------------------------
 
@@ -205,14 +206,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.closing or self.grant is None:
             return
         if not frame_rate.allow(self.user.pk, settings.LIAISON_WS_RATE_PER_10S):
-            await self.send_error("rate_limited", "Too many frames; slow down.")
-            await self.shut(presence.CLOSE_RATE_LIMITED)
+            await self.send_error("rate_limited", _("Too many frames; slow down."))
+            await self.shut(admission.CLOSE_RATE_LIMITED)
             return
         # The rate limit bounds this queue: at most LIAISON_WS_RATE_PER_10S frames wait.
         self.frames.put_nowait((text_data, bytes_data))
 
     async def work(self) -> None:
-        """Answer queued frames in order; after each, send the live events held meanwhile."""
+        """Answer queued frames in order; after a sync, send the live events held meanwhile."""
         while not self.closing:
             text_data, bytes_data = await self.frames.get()
             try:
@@ -220,24 +221,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
             except Exception:
                 logger.exception("room socket frame worker failed in room %s", self.room_id)
             finally:
-                self.holding = None
+                self.syncing = False
             held, self.held = self.held, []
-            for message in held:
-                try:
-                    await getattr(self, message["type"].replace(".", "_"))(message)
-                except Exception:
-                    logger.exception("room socket could not forward a held event")
+            for event in held:
+                await self.forward(event)
 
     async def answer(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if self.closing:
             return
         if text_data is None:
-            await self.send_error("invalid", "Frames must be JSON text, not binary.")
+            await self.send_error("invalid", _("Frames must be JSON text, not binary."))
             return
         if len(text_data.encode("utf-8", "surrogatepass")) > settings.LIAISON_WS_MAX_FRAME_BYTES:
             await self.send_error(
                 "too_large",
-                f"A frame may not exceed {settings.LIAISON_WS_MAX_FRAME_BYTES} bytes.",
+                _("A frame may not exceed %(liaison_ws_max_frame_bytes)s bytes.")
+                % {"liaison_ws_max_frame_bytes": settings.LIAISON_WS_MAX_FRAME_BYTES},
             )
             return
         client_id = None
@@ -249,14 +248,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_error(error.code, error.detail, client_id)
             return
         handler = getattr(self, "on_" + frame.type.replace(".", "_"))
-        self.holding = {"message.send": "own", "sync": "all"}.get(frame.type)
+        self.syncing = frame.type == "sync"
         try:
             await handler(frame.fields)
-        except presence.SocketSessionEnded:
-            await self.shut(presence.CLOSE_NOT_AUTHENTICATED)
         except AccessDenied as error:
             await self.record_denied(error)
-            await self.shut(presence.CLOSE_FORBIDDEN)
+            await self.shut(admission.CLOSE_FORBIDDEN)
         except PermissionDenied as error:
             await self.record_denied(error)
             await self.send_error(error.code, error.detail, client_id)
@@ -265,24 +262,68 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("frame %s failed in room %s", frame.type, self.room_id)
             await self.send_error(
-                "unavailable", "The server could not handle this frame; try again.", client_id
+                "unavailable", _("The server could not handle this frame; try again."), client_id
             )
 
+    async def call(self, action: Any, /, *, activity: bool = True, **kwargs: Any) -> Any:
+        """One frame's service call through the seam; activity is recorded on the session at
+        most every ``TOUCH_SECONDS`` (keep-alive pings are not activity)."""
+        if activity:
+            await self.note_activity()
+        return await db.call(action, **kwargs)
+
+    async def note_activity(self) -> None:
+        if self.grant is None:
+            return
+        now = time.monotonic()
+        self.grant.idle_deadline = min(
+            timezone.now() + sessions.idle_limit(), self.grant.absolute_deadline
+        )
+        if now - self.touched_at >= TOUCH_SECONDS:
+            self.touched_at = now
+            await db.call(sessions.touch_session, session_key=self.session_key)
+
     async def on_message_send(self, fields: dict[str, Any]) -> None:
-        result = await self.call(
-            messaging.send_message,
-            sender=self.user,
-            room_id=self.room_id,
-            client_id=fields["client_id"],
-            body=fields["body"],
-            kind=fields.get("kind", "text"),
-            reply_to=fields.get("reply_to"),
-            attachment_ids=fields.get("attachments") or (),
-            ip=self.ip,
-        )
-        await self.send_frame(
-            {"type": "message.ack", "client_id": result.message.client_id, "seq": result.seq}
-        )
+        if db.waiting() >= settings.LIAISON_WS_MAX_PENDING:
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "code": "unavailable",
+                    "detail": "The server is busy; the message was not stored. Resend it.",
+                    "client_id": fields["client_id"],
+                    "retry_after": retry_after_seconds(),
+                }
+            )
+            return
+        await self.note_activity()
+        for _attempt in range(3):
+            grant = self.grant
+            if grant is None:
+                return
+            result, pending, error = await db.call_quietly(
+                messaging.send_message,
+                sender=self.user,
+                room_id=self.room_id,
+                client_id=fields["client_id"],
+                body=fields["body"],
+                kind=fields.get("kind", "text"),
+                reply_to=fields.get("reply_to"),
+                attachment_ids=fields.get("attachments") or (),
+                ip=self.ip,
+                posting_epoch=grant.epoch if grant.can_post else None,
+            )
+            if not isinstance(error, GrantOutdated):
+                break
+            if not await self.refresh_grant():
+                return
+        if error is None:
+            # Persist, then acknowledge, then broadcast.
+            await self.send_frame(
+                {"type": "message.ack", "client_id": result.message.client_id, "seq": result.seq}
+            )
+        await events.send_pending(pending)
+        if error is not None:
+            raise error
 
     async def on_message_edit(self, fields: dict[str, Any]) -> None:
         await self.call(
@@ -329,11 +370,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "history.batch", "messages": page.messages})
 
     async def on_typing(self, fields: dict[str, Any]) -> None:
-        await self.call(
-            messaging.announce_typing,
-            user=self.user,
-            room_id=self.room_id,
-            channel_name=self.channel_name,
+        """Nothing is stored: the grant says whether this person may post, so no database."""
+        await self.note_activity()
+        grant = self.grant
+        if grant is None or not grant.can_post:
+            raise PermissionDenied(_("Only members who may post can announce typing."))
+        await events.send_pending(
+            [
+                (
+                    events.room_group(self.room_id),
+                    events.room_event(
+                        events.ROOM_TYPING,
+                        {"type": "typing", "user": grant.me},
+                        epoch=grant.epoch,
+                        sender_id=grant.user_id,
+                    )
+                    | {"channel": self.channel_name},
+                )
+            ]
         )
 
     async def on_read(self, fields: dict[str, Any]) -> None:
@@ -342,67 +396,110 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_ping(self, fields: dict[str, Any]) -> None:
-        await self.call(access.access_room, activity=False, user=self.user, room_id=self.room_id)
         await self.send_frame({"type": "pong"})
-
-    async def call(self, action: Any, *, activity: bool = True, **kwargs: Any) -> Any:
-        """One frame's service call, behind the session check. Activity is reported at most
-        every ``TOUCH_SECONDS``."""
-        now = time.monotonic()
-        touch = activity and now - self.touched_at >= TOUCH_SECONDS
-        if touch:
-            self.touched_at = now
-        return await database_sync_to_async(presence.socket_call)(
-            user_id=self.user.pk,
-            session_key=self.session_key,
-            action=action,
-            arguments=kwargs,
-            activity=touch,
-        )
 
     # --- group events (no database here) ---------------------------------------------------------
 
     def live(self) -> bool:
         return self.grant is not None and not self.closing
 
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """A live room event, in order: parked while the grant is being re-checked."""
+        if self.closing:
+            return
+        if self.grant is None or self.rechecking or self.parked:
+            self.park(event)
+            return
+        if not await self.forward(event):
+            self.park(event)
+
+    def park(self, event: dict[str, Any]) -> None:
+        if len(self.parked) < MAX_BACKLOG:
+            self.parked.append(event)
+
+    async def forward(self, event: dict[str, Any]) -> bool:
+        """Send a live event if the grant covers it; ``False`` when it is newer than the grant
+        (a re-check has been started and the caller parks it)."""
+        grant = self.grant
+        if grant is None or self.closing:
+            return True
+        if int(event.get("epoch") or 0) > grant.epoch:
+            self.start_recheck()
+            return False
+        if self.syncing:
+            if len(self.held) < MAX_BACKLOG:
+                self.held.append(event)
+            return True
+        if event["type"] == events.ROOM_TYPING and event.get("channel") == self.channel_name:
+            return True
+        if event["type"] == events.ROOM_PRESENCE and event.get("sender") == grant.user_id:
+            return True  # a socket knows its own person is online
+        if not self.closing:
+            await self.send(text_data=event["frame"])
+        return True
+
+    async def drain_parked(self) -> None:
+        while self.parked and not self.rechecking and self.live():
+            if not await self.forward(self.parked[0]):
+                return
+            self.parked.popleft()
+
+    def start_recheck(self) -> None:
+        if not self.rechecking and not self.closing:
+            self.rechecking = True
+            self.tasks.append(asyncio.create_task(self.recheck()))
+
+    async def recheck(self) -> None:
+        """Read the grant again; close if it is gone, else deliver what was parked."""
+        await self.refresh_grant()
+        self.rechecking = False
+        await self.drain_parked()
+
+    async def refresh_grant(self) -> bool:
+        """The grant from the database; ``False`` (and the socket closed) if it is gone."""
+        if self.grant is None or self.closing:
+            return False
+        try:
+            outcome = await db.call(admission.recheck_socket, user=self.user, grant=self.grant)
+        except Exception:
+            logger.exception("grant re-check failed in room %s", self.room_id)
+            outcome = admission.CLOSE_SERVICE_RESTART
+        if isinstance(outcome, int):
+            await self.shut(outcome)
+            return False
+        if self.closing:
+            return False
+        self.grant = outcome
+        return True
+
     async def room_message_new(self, event: dict[str, Any]) -> None:
-        if self.live():
-            await self.send_frame({"type": "message.new", "message": event["message"]})
+        await self.deliver(event)
 
-    async def room_message_updated(self, event: dict[str, Any]) -> None:
-        if self.live():
-            await self.send_frame({"type": "message.updated", "message": event["message"]})
-
-    async def room_typing(self, event: dict[str, Any]) -> None:
-        if self.live() and event.get("channel") != self.channel_name:
-            await self.send_frame({"type": "typing", "user": event["user"]})
-
-    async def room_read(self, event: dict[str, Any]) -> None:
-        if self.live():
-            await self.send_frame({"type": "read", "user": event["user"], "seq": event["seq"]})
-
-    async def room_presence(self, event: dict[str, Any]) -> None:
-        if self.live():
-            await self.send_frame({"type": "presence", "online": event["online"]})
+    room_message_updated = room_typing = room_read = room_presence = room_message_new
 
     async def room_closed(self, event: dict[str, Any]) -> None:
         if event.get("room_id") in (None, self.room_id):
-            await self.shut(presence.CLOSE_ROOM_CLOSED)
+            await self.shut(admission.CLOSE_ROOM_CLOSED)
 
     async def user_revoked(self, event: dict[str, Any]) -> None:
         if self.room_id in (event.get("room_ids") or ()):
-            await self.shut(presence.CLOSE_FORBIDDEN)
+            await self.shut(admission.CLOSE_FORBIDDEN)
+
+    async def user_grant_changed(self, event: dict[str, Any]) -> None:
+        room_ids = event.get("room_ids")
+        if room_ids is None or self.room_id in room_ids:
+            self.start_recheck()
 
     async def user_session_ended(self, event: dict[str, Any]) -> None:
         session_key = event.get("session_key")
         if session_key is None or session_key == self.session_key:
-            await self.shut(presence.CLOSE_NOT_AUTHENTICATED)
+            await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
 
     # --- sending ---------------------------------------------------------------------------------
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         if not self.closing:
-            await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+            await self.send(text_data=events.encode(frame))
 
     async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
@@ -411,6 +508,42 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_frame(frame)
 
     async def record_denied(self, error: LiaisonError) -> None:
-        await database_sync_to_async(audit.record_denied)(
-            actor=self.user, error=error, ip=self.ip, via="ws", path=f"/ws/rooms/{self.room_id}/"
+        await db.call(
+            audit.record_denied,
+            actor=self.user,
+            error=error,
+            ip=self.ip,
+            via="ws",
+            path=f"/ws/rooms/{self.room_id}/",
         )
+
+
+_refresher: asyncio.Task[None] | None = None
+
+
+def keep_presence_fresh() -> None:
+    """One task per process refreshes its sockets' presence rows (one statement each time)
+    while it has any."""
+    global _refresher
+    loop = asyncio.get_running_loop()
+    if _refresher is None or _refresher.done() or _refresher.get_loop() is not loop:
+        _refresher = loop.create_task(_refresh_presence())
+
+
+async def _refresh_presence() -> None:
+    while OPEN_SOCKETS:
+        await asyncio.sleep(presence.refresh_seconds())
+        try:
+            await db.call(presence.refresh_worker)
+        except Exception:
+            logger.exception("presence refresh failed")
+
+
+async def close_all_for_restart() -> int:
+    """A clean stop: every room socket of this process closes with 1012, so its client
+    reconnects at once (to another worker when there is one)."""
+    sockets = list(OPEN_SOCKETS)
+    for socket in sockets:
+        with contextlib.suppress(Exception):
+            await socket.shut(admission.CLOSE_SERVICE_RESTART)
+    return len(sockets)

@@ -14,7 +14,12 @@ application first). Each patch is idempotent and a no-op where daphne is not ins
    reads the whole body into memory and then uses about ten times its size more (a 100 MiB
    attachment cost 1.3 GiB of resident memory). Daphne never reads ``request.args``; Django
    parses the body itself, streaming. Twisted's ``parsePOSTFormSubmission=False`` turns it off.
-3. Bodies stream from the spool. Daphne puts the whole received body on the application's queue
+3. A clean stop. On SIGTERM daphne cancels every application at once: sockets drop (1006)
+   and a database thread could be left waiting on a loop that had stopped. Before that, the
+   server now stops listening, closes every room socket with 1012 (service restart: clients
+   reconnect at once, to another worker when there is one), and lets in-flight database calls
+   commit, for at most ``DRAIN_SECONDS``.
+4. Bodies stream from the spool. Daphne puts the whole received body on the application's queue
    at once; ``SpooledBodyQueue`` leaves it in Twisted's spool file and reads each chunk when
    asked, so an upload costs the server a few MiB whatever its size (``bench attachments``).
 """
@@ -22,6 +27,7 @@ application first). Each patch is idempotent and a no-op where daphne is not ins
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 from typing import Any
@@ -146,8 +152,54 @@ def close_oversized_frames_with_1009() -> None:
     WebSocketFactory.liaison_clean_failures = True
 
 
+DRAIN_SECONDS = 3.0
+
+
+async def _drain(server: Any) -> None:
+    from liaison.realtime import consumer, db, presence
+
+    for port in getattr(server, "liaison_ports", []):
+        with contextlib.suppress(Exception):
+            port.stopListening()
+    await consumer.close_all_for_restart()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(db.wait_idle(), DRAIN_SECONDS)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(db.call(presence.forget_worker), timeout=1.0)
+    db.shutdown(wait=False)
+
+
+def drain_before_shutdown() -> bool:
+    """Make daphne's shutdown close sockets with 1012 and finish commits first (item 3)."""
+    try:
+        from daphne.server import Server
+        from twisted.internet import defer
+    except ImportError:
+        return False
+    if getattr(Server, "liaison_drains", False):
+        return True
+    original_kill = Server.kill_all_applications
+    original_listen_success = Server.listen_success
+
+    def listen_success(self: Any, port: Any) -> None:
+        self.__dict__.setdefault("liaison_ports", []).append(port)
+        original_listen_success(self, port)
+
+    def kill_all_applications(self: Any) -> Any:
+        drained = defer.Deferred.fromFuture(asyncio.ensure_future(_drain(self)))
+        drained.addErrback(lambda failure: None)
+        drained.addCallback(lambda _: original_kill(self))
+        return drained
+
+    Server.listen_success = listen_success
+    Server.kill_all_applications = kill_all_applications
+    Server.liaison_drains = True
+    return True
+
+
 def tune_daphne() -> None:
     """Apply every patch above (see the module docstring for why each exists)."""
     close_oversized_frames_with_1009()
+    drain_before_shutdown()
     disable_twisted_form_parsing()
     stream_request_bodies_from_spool()

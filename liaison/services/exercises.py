@@ -30,6 +30,7 @@ from liaison.models import (
     Room,
     User,
 )
+from liaison.services import revocation
 
 DEFAULT_ROOM_NAME = "general"
 CODE_RE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
@@ -452,8 +453,9 @@ def _transition(*, actor: User, exercise: Exercise, action: str, ip: str | None)
             status_from=str(source),
             status_to=str(target),
         )
+        room_ids = revocation.narrow_exercise(exercise_id=exercise.pk)
         if action in {"close", "archive"}:
-            for room_id in Room.objects.filter(exercise=exercise).values_list("pk", flat=True):
+            for room_id in room_ids:
                 events.publish_on_commit(
                     events.room_group(room_id),
                     events.room_closed(room_id=room_id, status=str(target)),

@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from liaison import audit, events
 from liaison.access import require_admin
 from liaison.errors import Conflict, Invalid
-from liaison.models import Exercise, GroupRole, Membership, Role, Room, User
+from liaison.models import Exercise, GroupRole, Membership, Role, User
+from liaison.services import revocation
 from liaison.services.exercises import lock_exercise, require_writable
 
 
@@ -109,9 +110,7 @@ def remove_member(*, actor: User, membership: Membership, ip: str | None = None)
         membership.removed_at = timezone.now()
         membership.removed_by = actor
         membership.save(update_fields=["removed_at", "removed_by"])
-        room_ids = list(
-            Room.objects.filter(exercise=exercise).order_by("pk").values_list("pk", flat=True)
-        )
+        room_ids = revocation.narrow_exercise(exercise_id=exercise.pk)
         audit.record(
             actor=actor,
             action="membership.removed",
@@ -158,5 +157,10 @@ def change_role(
             email=membership.user.email,
             role_from=previous,
             role_to=role,
+        )
+        room_ids = revocation.narrow_exercise(exercise_id=exercise.pk)
+        events.publish_on_commit(
+            events.user_group(membership.user_id),
+            events.grant_changed(exercise_id=exercise.pk, room_ids=room_ids),
         )
     return membership

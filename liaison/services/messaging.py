@@ -18,10 +18,11 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from liaison import access, audit, crypto, events
 from liaison.crypto import records
-from liaison.errors import Invalid, NotFound, PermissionDenied, RoomClosed, TooLarge
+from liaison.errors import GrantOutdated, Invalid, NotFound, PermissionDenied, RoomClosed, TooLarge
 from liaison.models import (
     GroupRole,
     Membership,
@@ -47,7 +48,7 @@ _KEPT_CONTROLS = {"\n", "\t"}
 def clean_client_id(client_id: object) -> str:
     if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
         raise Invalid(
-            "client_id must be 1 to 64 characters of letters, digits, '_' or '-'.",
+            _("client_id must be 1 to 64 characters of letters, digits, '_' or '-'."),
             field="client_id",
         )
     return client_id
@@ -57,23 +58,25 @@ def clean_body(body: object, *, allow_empty: bool = False) -> str:
     """The body as stored: control characters (other than newline and tab) and unpaired
     surrogates removed, outer white space trimmed; non-empty and within the length limit."""
     if not isinstance(body, str):
-        raise Invalid("body must be a string.", field="body")
+        raise Invalid(_("body must be a string."), field="body")
     cleaned = "".join(
         ch for ch in body if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in {"Cc", "Cs"}
     ).strip()
     if not cleaned and not allow_empty:
-        raise Invalid("The message is empty.", field="body")
+        raise Invalid(_("The message is empty."), field="body")
     limit = settings.LIAISON_MESSAGE_MAX_CHARS
     if len(cleaned) > limit:
         raise TooLarge(
-            f"The message is {len(cleaned)} characters long; the limit is {limit}.", field="body"
+            _("The message is %(length)s characters long; the limit is %(limit)s.")
+            % {"length": len(cleaned), "limit": limit},
+            field="body",
         )
     return cleaned
 
 
 def _clean_kind(kind: str, *, has_attachments: bool) -> str:
     if kind not in MessageKind.values:
-        raise Invalid(f"Unknown message kind {kind!r}.", field="kind")
+        raise Invalid(_("Unknown message kind %(kind)s.") % {"kind": repr(kind)}, field="kind")
     if has_attachments and kind == MessageKind.TEXT:
         return MessageKind.ATTACHMENT
     return kind
@@ -83,12 +86,14 @@ def _clean_attachment_ids(attachment_ids: Iterable[object]) -> list[int]:
     ids: list[int] = []
     for value in attachment_ids:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise Invalid("attachments must be a list of attachment ids.", field="attachments")
+            raise Invalid(_("attachments must be a list of attachment ids."), field="attachments")
         if value not in ids:
             ids.append(value)
     if len(ids) > MAX_ATTACHMENTS:
         raise Invalid(
-            f"A message can carry at most {MAX_ATTACHMENTS} attachments.", field="attachments"
+            _("A message can carry at most %(max_attachments)s attachments.")
+            % {"max_attachments": MAX_ATTACHMENTS},
+            field="attachments",
         )
     return ids
 
@@ -128,7 +133,7 @@ def _require_still_member(room_access: access.RoomAccess) -> None:
     if current is None:
         raise access.AccessDenied(target_type="room", target_id=str(room_access.room.pk))
     if current == GroupRole.OBSERVER:
-        raise PermissionDenied("Observers can read but not post in this exercise.")
+        raise PermissionDenied(_("Observers can read but not post in this exercise."))
 
 
 def send_message(
@@ -141,29 +146,40 @@ def send_message(
     reply_to: int | None = None,
     attachment_ids: Iterable[int] = (),
     ip: str | None = None,
+    posting_epoch: int | None = None,
 ) -> SendResult:
     """Store a message with the room's next ``seq``, or return the original for a resent
-    ``client_id`` (no duplicate, no second audit row, no second event)."""
+    ``client_id`` (no duplicate, no second audit row, no second event).
+
+    ``posting_epoch`` is the room's access epoch at which the caller (a socket's grant) last
+    verified that ``sender`` may post here. Every change bearing on that right moves the epoch
+    under the room's row lock, so while it has not moved the check is not repeated.
+    """
     client_id = clean_client_id(client_id)
     attachment_list = _clean_attachment_ids(attachment_ids)
-    room_access = access.access_room(sender, room_id)
-    try:
-        access.require_can_post(room_access)
-    except (PermissionDenied, RoomClosed):
-        # A resend of a message stored while posting was open still gets its answer.
-        existing = _existing(room_access.room.pk, sender, client_id)
-        if existing is None:
-            raise
-        return SendResult(existing, created=False)
+    room_access: access.RoomAccess | None = None
+    if posting_epoch is None:
+        room_access = access.access_room(sender, room_id)
+        room_id = room_access.room.pk
+        try:
+            access.require_can_post(room_access)
+        except (PermissionDenied, RoomClosed):
+            # A resend of a message stored while posting was open still gets its answer.
+            existing = _existing(room_id, sender, client_id)
+            if existing is None:
+                raise
+            return SendResult(existing, created=False)
     text = clean_body(body, allow_empty=bool(attachment_list))
     kind = _clean_kind(kind, has_attachments=bool(attachment_list))
     if reply_to is not None and (
         isinstance(reply_to, bool) or not isinstance(reply_to, int) or reply_to <= 0
     ):
-        raise Invalid("reply_to must be the seq of a message in this room.", field="reply_to")
+        raise Invalid(_("reply_to must be the seq of a message in this room."), field="reply_to")
     try:
         return _store_message(
+            room_id=room_id,
             room_access=room_access,
+            posting_epoch=posting_epoch,
             sender=sender,
             client_id=client_id,
             text=text,
@@ -175,7 +191,12 @@ def send_message(
     except IntegrityError:
         # This client_id is already stored (a resend, or a race with another connection that
         # won): the unique constraint refused the copy; answer with the original.
-        existing = _existing(room_access.room.pk, sender, client_id)
+        existing = _existing(room_id, sender, client_id)
+        if existing is None:
+            raise
+        return SendResult(existing, created=False)
+    except (PermissionDenied, RoomClosed):
+        existing = _existing(room_id, sender, client_id) if posting_epoch is not None else None
         if existing is None:
             raise
         return SendResult(existing, created=False)
@@ -183,7 +204,9 @@ def send_message(
 
 def _store_message(
     *,
-    room_access: access.RoomAccess,
+    room_id: int,
+    room_access: access.RoomAccess | None,
+    posting_epoch: int | None,
     sender: User,
     client_id: str,
     text: str,
@@ -194,15 +217,28 @@ def _store_message(
 ) -> SendResult:
     with transaction.atomic():
         # The room row is the per-room allocation lock: seq and chain head move together.
+        # ``of=self``: the exercise row is read, not locked, so rooms do not queue on it.
         room = (
-            Room.objects.select_for_update().select_related("exercise").get(pk=room_access.room.pk)
+            Room.objects.select_for_update(of=("self",))
+            .select_related("exercise")
+            .filter(pk=room_id)
+            .first()
         )
-        _require_still_member(room_access)
-        access.require_can_post(access.RoomAccess(room=room, membership=room_access.membership))
+        if room is None:
+            raise access.AccessDenied(target_type="room", target_id=str(room_id))
+        if room_access is None and room.access_epoch != posting_epoch:
+            # Someone's right here narrowed since the caller's grant: it must read it again.
+            raise GrantOutdated()
+        if room_access is not None:
+            _require_still_member(room_access)
+            access.require_can_post(access.RoomAccess(room=room, membership=room_access.membership))
         # A client_id used before fails the unique constraint on insert, rolling all of this
         # back; send_message then answers with the original.
         if reply_to is not None and reply_to > room.last_seq:
-            raise Invalid(f"There is no message {reply_to} to reply to.", field="reply_to")
+            raise Invalid(
+                _("There is no message %(reply_to)s to reply to.") % {"reply_to": reply_to},
+                field="reply_to",
+            )
         seq = room.last_seq + 1
         try:
             sealed = records.seal_message_body(
@@ -210,7 +246,7 @@ def _store_message(
             )
         except crypto.ContentShredded:
             raise RoomClosed(
-                "This room's content was destroyed; it takes no new messages."
+                _("This room's content was destroyed; it takes no new messages.")
             ) from None
         created_at = timezone.now()
         chain_hash = audit.message_link_hash(
@@ -256,7 +292,13 @@ def _store_message(
         )
         payload = message_payload(message, attachments=attachments, body=text)
         events.publish_on_commit(
-            events.room_group(room.pk), {"type": events.ROOM_MESSAGE_NEW, "message": payload}
+            events.room_group(room.pk),
+            events.room_event(
+                events.ROOM_MESSAGE_NEW,
+                {"type": "message.new", "message": payload},
+                epoch=room.access_epoch,
+                sender_id=sender.pk,
+            ),
         )
     return SendResult(message, created=True)
 
@@ -274,9 +316,20 @@ def _claim_attachments(
 # --- editing and deleting ----------------------------------------------------------------------
 
 
+def _locked_epoch(room_id: int) -> int:
+    """The room's access epoch, read under its row lock: an update committed after a removal
+    carries the epoch that removal set."""
+    return (
+        Room.objects.select_for_update(of=("self",))
+        .filter(pk=room_id)
+        .values_list("access_epoch", flat=True)
+        .get()
+    )
+
+
 def _locked_message(room: Room, seq: object) -> Message:
     if isinstance(seq, bool) or not isinstance(seq, int) or seq <= 0:
-        raise Invalid("seq must be a positive integer.", field="seq")
+        raise Invalid(_("seq must be a positive integer."), field="seq")
     message = (
         Message.objects.select_for_update(of=("self",))
         .filter(room=room, seq=seq)
@@ -284,7 +337,7 @@ def _locked_message(room: Room, seq: object) -> Message:
         .first()
     )
     if message is None:
-        raise NotFound(f"There is no message {seq} in this room.")
+        raise NotFound(_("There is no message %(seq)s in this room.") % {"seq": seq})
     return message
 
 
@@ -301,9 +354,9 @@ def edit_message(
         _require_still_member(room_access)
         message = _locked_message(room, seq)
         if message.sender_id != user.pk:
-            raise PermissionDenied("Only the author can edit a message.")
+            raise PermissionDenied(_("Only the author can edit a message."))
         if message.deleted_at is not None:
-            raise Invalid("A deleted message cannot be edited.", field="seq")
+            raise Invalid(_("A deleted message cannot be edited."), field="seq")
         number = MessageRevision.objects.filter(message=message).order_by("-number").first()
         number = (number.number + 1) if number else 1
         sealed = records.seal_revision(
@@ -332,7 +385,12 @@ def edit_message(
         )
         payload = message_payload(message, body=text)
         events.publish_on_commit(
-            events.room_group(room.pk), {"type": events.ROOM_MESSAGE_UPDATED, "message": payload}
+            events.room_group(room.pk),
+            events.room_event(
+                events.ROOM_MESSAGE_UPDATED,
+                {"type": "message.updated", "message": payload},
+                epoch=_locked_epoch(room.pk),
+            ),
         )
     return message
 
@@ -351,7 +409,7 @@ def delete_message(*, user: User, room_id: int, seq: int, ip: str | None = None)
             and room_access.membership.role == GroupRole.COORDINATOR
         )
         if message.sender_id != user.pk and not is_coordinator:
-            raise PermissionDenied("Only the author or a coordinator can delete a message.")
+            raise PermissionDenied(_("Only the author or a coordinator can delete a message."))
         if message.deleted_at is not None:
             return message
         message.deleted_at = timezone.now()
@@ -369,23 +427,32 @@ def delete_message(*, user: User, room_id: int, seq: int, ip: str | None = None)
         )
         payload = message_payload(message)
         events.publish_on_commit(
-            events.room_group(room.pk), {"type": events.ROOM_MESSAGE_UPDATED, "message": payload}
+            events.room_group(room.pk),
+            events.room_event(
+                events.ROOM_MESSAGE_UPDATED,
+                {"type": "message.updated", "message": payload},
+                epoch=_locked_epoch(room.pk),
+            ),
         )
     return message
 
 
-# --- read markers and typing ---------------------------------------------------------------------
+# --- read markers ---------------------------------------------------------------------
 
 
 def mark_read(*, user: User, room_id: int, seq: int) -> int:
     """Move the reader's marker forward (clamped to the room's last seq); returns the stored
     marker. Members' markers are broadcast as read receipts; auditors read silently."""
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise Invalid("seq must be a non-negative integer.", field="seq")
+        raise Invalid(_("seq must be a non-negative integer."), field="seq")
     room_access = access.access_room(user, room_id)
     with transaction.atomic():
-        last_seq = Room.objects.filter(pk=room_access.room.pk).values_list("last_seq", flat=True)
-        target = min(seq, last_seq.get())
+        last_seq, epoch = (
+            Room.objects.filter(pk=room_access.room.pk)
+            .values_list("last_seq", "access_epoch")
+            .get()
+        )
+        target = min(seq, last_seq)
         marker, created = ReadMarker.objects.select_for_update().get_or_create(
             user=user, room_id=room_access.room.pk, defaults={"last_read_seq": target}
         )
@@ -397,17 +464,11 @@ def mark_read(*, user: User, room_id: int, seq: int) -> int:
         if room_access.membership is not None:
             events.publish_on_commit(
                 events.room_group(room_access.room.pk),
-                {"type": events.ROOM_READ, "user": person_payload(user), "seq": target},
+                events.room_event(
+                    events.ROOM_READ,
+                    {"type": "read", "user": person_payload(user), "seq": target},
+                    epoch=epoch,
+                    sender_id=user.pk,
+                ),
             )
     return target
-
-
-def announce_typing(*, user: User, room_id: int, channel_name: str = "") -> None:
-    """Tell the room's other sockets that ``user`` is typing. Nothing is stored; only those
-    who may post can announce it."""
-    room_access = access.access_room(user, room_id)
-    access.require_can_post(room_access)
-    events.publish(
-        events.room_group(room_access.room.pk),
-        {"type": events.ROOM_TYPING, "user": person_payload(user), "channel": channel_name},
-    )

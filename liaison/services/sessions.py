@@ -34,7 +34,7 @@ from django.utils.crypto import constant_time_compare
 from liaison import audit, events
 from liaison.errors import AccessDenied
 from liaison.models import User, UserSession
-from liaison.services import twofactor
+from liaison.services import revocation, twofactor
 
 # At most one ``last_seen_at`` write per session per this interval.
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
@@ -202,6 +202,7 @@ def _end(row: UserSession, *, reason: str, now: dt.datetime) -> None:
         row.end_reason = reason[:32]
         row.save(update_fields=["ended_at", "end_reason"])
     session_store().delete(row.session_key)
+    revocation.narrow_person(user_id=row.user_id, recheck=False)
     events.publish_on_commit(
         events.user_group(row.user_id), events.session_ended(session_key=row.session_key)
     )
@@ -313,5 +314,6 @@ def end_all_sessions(*, user: User, reason: str) -> int:
         _end(row, reason=reason, now=now)
     User.objects.filter(pk=user.pk).update(sessions_valid_after=now)
     user.sessions_valid_after = now
+    revocation.narrow_person(user_id=user.pk, recheck=False)
     events.publish_on_commit(events.user_group(user.pk), events.session_ended(session_key=None))
     return len(rows)

@@ -1,0 +1,118 @@
+"""Who is online in a room, across server processes, at O(1) cost per socket.
+
+Each open member socket has a ``Presence`` row tagged with its server process (``worker``).
+A process refreshes all its rows with one statement every ``REFRESH_SECONDS``; rows of a process
+that died stop being refreshed and are ignored, then removed. A join or a leave publishes a
+delta (``joined``/``left``) only when it changes whether the person is online at all; the full
+list goes to the joining socket alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from liaison import events
+from liaison.models import Presence, Role, User
+
+
+def _worker_name() -> str:
+    return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+# One name per server process (its rows are refreshed together); a forked child takes its own.
+WORKER = _worker_name()
+
+
+def _rename_after_fork() -> None:
+    global WORKER
+    WORKER = _worker_name()
+
+
+os.register_at_fork(after_in_child=_rename_after_fork)
+
+
+def refresh_seconds() -> float:
+    return float(settings.LIAISON_WS_PRESENCE_REFRESH_SECONDS)
+
+
+def stale_before() -> dt.datetime:
+    """Rows not refreshed since this moment belong to a process that died."""
+    return timezone.now() - dt.timedelta(seconds=3 * refresh_seconds() + 5)
+
+
+def _fresh(room_id: int):
+    return Presence.objects.filter(room_id=room_id, last_seen_at__gte=stale_before())
+
+
+def online_user_ids(room_id: int) -> list[int]:
+    """Members with an open socket in the room, on any server process (auditors not shown)."""
+    return sorted(
+        set(_fresh(room_id).exclude(user__role=Role.AUDITOR).values_list("user_id", flat=True))
+    )
+
+
+def _delta(room_id: int, epoch: int, user_id: int, **change: list[int]) -> None:
+    events.publish_on_commit(
+        events.room_group(room_id),
+        events.room_event(
+            events.ROOM_PRESENCE, {"type": "presence", **change}, epoch=epoch, sender_id=user_id
+        ),
+    )
+
+
+def join(
+    *, user: User, room_id: int, epoch: int, channel_name: str, session_key: str | None
+) -> list[int]:
+    """Mark the socket online; returns who is online now (for the joining socket only)."""
+    now = timezone.now()
+    with transaction.atomic():
+        Presence.objects.filter(room_id=room_id, last_seen_at__lt=stale_before()).delete()
+        Presence.objects.update_or_create(
+            channel_name=channel_name,
+            defaults={
+                "user": user,
+                "room_id": room_id,
+                "session_key": session_key or "",
+                "worker": WORKER,
+                "connected_at": now,
+                "last_seen_at": now,
+            },
+        )
+        online = online_user_ids(room_id)
+        if user.role != Role.AUDITOR and _fresh(room_id).filter(user=user).count() == 1:
+            _delta(room_id, epoch, user.pk, joined=[user.pk])
+    return online
+
+
+def leave(*, channel_name: str) -> None:
+    """The socket closed: the person is offline unless another socket of theirs is open."""
+    with transaction.atomic():
+        row = (
+            Presence.objects.filter(channel_name=channel_name)
+            .select_related("user", "room")
+            .first()
+        )
+        if row is None:
+            return
+        row.delete()
+        if (
+            row.user.role != Role.AUDITOR
+            and not _fresh(row.room_id).filter(user_id=row.user_id).exists()
+        ):
+            _delta(row.room_id, row.room.access_epoch, row.user_id, left=[row.user_id])
+
+
+def refresh_worker() -> int:
+    """Keep this process's rows fresh: one statement, whatever the number of sockets."""
+    return Presence.objects.filter(worker=WORKER).update(last_seen_at=timezone.now())
+
+
+def forget_worker() -> int:
+    """A clean shutdown: this process's sockets are gone."""
+    return Presence.objects.filter(worker=WORKER).delete()[0]
