@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import html
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -52,6 +53,7 @@ def test_there_is_a_simplified_chinese_catalogue_for_the_server_and_the_chat_cli
     names = {path.name for path in zh_catalogues()}
 
     assert "django.po" in names
+    assert "djangojs.po" in names
     assert settings.LOCALE_PATHS
     assert Path(settings.LOCALE_PATHS[0]) == LOCALE
     assert [code for code, _name in settings.LANGUAGES] == ["en", "zh-hans"]
@@ -145,6 +147,41 @@ def test_every_string_marked_in_the_code_is_in_the_catalogue() -> None:
         if absent:
             missing[path.relative_to(ROOT).as_posix()] = absent
     assert missing == {}, "run makemessages -l zh_Hans and translate the new entries"
+
+
+JS_CALL = re.compile(r"""\b(n?gettext)\(\s*((?:"(?:[^"\\]|\\.)*"\s*,?\s*)+)""")
+
+
+def test_every_chat_client_string_is_in_the_javascript_catalogue() -> None:
+    catalogue = load(LOCALE / "zh_Hans" / "LC_MESSAGES" / "djangojs.po")
+    translated = {entry.msgid for entry in catalogue if entry.translated()}
+    translated |= {entry.msgid_plural for entry in catalogue if entry.msgid_plural}
+    marked: set[str] = set()
+    for path in sorted((ROOT / "static" / "liaison" / "chat").glob("*.js")):
+        for match in JS_CALL.finditer(path.read_text()):
+            for literal in re.findall(r'"(?:[^"\\]|\\.)*"', match.group(2)):
+                marked.add(ast.literal_eval(literal))
+    assert len(marked) > 50
+    assert marked - translated == set()
+
+
+def test_the_chat_client_gets_its_translations_from_a_script_file(
+    gz_officer: User, room: Room
+) -> None:
+    client = sign_in(Client(), chinese(gz_officer))
+
+    page = client.get(f"/rooms/{room.pk}/").content.decode()
+    catalogue = client.get("/jsi18n/")
+
+    # A classic script before the chat modules (which run deferred), never inline (CSP).
+    assert page.index('<script src="/jsi18n/">') < page.index('type="module"')
+    assert 'data-language="zh-hans"' in page
+    assert catalogue.status_code == 200
+    assert catalogue["Content-Type"].startswith("text/javascript")
+    text = catalogue.content.decode()
+    # The catalogue is JSON inside the script: non-ASCII text arrives as \\u escapes.
+    assert json.dumps("正在连接")[1:-1] in text
+    assert json.dumps("专项行动已结束")[1:-1] in text
 
 
 def test_every_template_loads_i18n() -> None:
@@ -525,8 +562,6 @@ def test_the_formats_have_no_12_hour_clock() -> None:
 async def test_websocket_error_frames_speak_the_readers_language(
     ws_headers: Any, gz_officer: User, uk_officer: User, room: Room
 ) -> None:
-    import json
-
     from channels.db import database_sync_to_async
     from channels.testing import WebsocketCommunicator
 
