@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,14 @@ def restore_check(backup: Path, identity_file: Path, *extra: str) -> str:
     return out.getvalue()
 
 
+def scratch_databases() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'liaison_restore_check_%%'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def test_a_backup_restores_and_proves_every_message_attachment_and_audit_event(
     populated: dict[str, Any], operator: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -187,7 +196,20 @@ def test_a_backup_restores_and_proves_every_message_attachment_and_audit_event(
     for plaintext in (b"PostgreSQL", b"SQLite format", b"liaison-audit-checkpoint", b"%PDF"):
         assert plaintext not in raw
 
-    report = backups.restore_check(source=backup, identity=operator["identity"])
+    report = backups.restore_check(source=backup, identity=operator["identity"], keep=True)
+    try:
+        unpacked = Path(report.unpacked)
+        assert unpacked.stat().st_mode & 0o777 == 0o700
+        manifest: Attachment = populated["manifest"]
+        assert (unpacked / "attachments" / manifest.storage_name).is_file()
+        assert len(list((unpacked / "checkpoints").iterdir())) == 2
+        if connection.vendor == "postgresql":
+            assert report.scratch_database.startswith("liaison_restore_check_")
+            assert scratch_databases() == [report.scratch_database]
+    finally:
+        if report.scratch_database:
+            backups._pg_admin(f'DROP DATABASE "{report.scratch_database}" WITH (FORCE)')
+        shutil.rmtree(report.unpacked, ignore_errors=True)
 
     assert report.problems == []
     assert report.ok
@@ -203,6 +225,9 @@ def test_a_backup_restores_and_proves_every_message_attachment_and_audit_event(
     printed = restore_check(backup, operator["identity_file"])
     assert "messages decrypted: 4, edits: 1" in printed
     assert "restore-check passed" in printed
+    assert "kept" not in printed
+    if connection.vendor == "postgresql":
+        assert scratch_databases() == []
     assert AuditEvent.objects.filter(action="backup.created").count() == 1
 
 

@@ -500,6 +500,7 @@ class RestoreReport:
     created_at: str = ""
     database: str = ""
     scratch_database: str = ""
+    unpacked: str = ""
     migrations_applied: int = 0
     messages: int = 0
     revisions: int = 0
@@ -603,9 +604,8 @@ def restore_check(
     report = RestoreReport(backup=str(source))
     if audit_public_key:
         _audit_key(audit_public_key)  # refused now, not after unpacking
-    with tempfile.TemporaryDirectory(prefix="liaison-restore-", dir=work_dir) as work:
-        os.chmod(work, 0o700)
-        unpacked = Path(work)
+    unpacked = Path(tempfile.mkdtemp(prefix="liaison-restore-", dir=work_dir))
+    try:
         try:
             with open(source, "rb") as handle:
                 manifest = extract(handle, identity, unpacked)
@@ -614,20 +614,42 @@ def restore_check(
         report.created_at = manifest.get("created_at", "")
         report.database = manifest["database"]["vendor"]
         with scratch_database(unpacked, manifest, keep=keep) as url:
-            report.scratch_database = url.rsplit("/", 1)[-1] if keep else ""
             child = _verify_in_child(
                 url=url,
                 attachments=unpacked / ATTACHMENTS,
                 checkpoints=unpacked / CHECKPOINTS,
                 audit_public_key=audit_public_key,
             )
+            if keep:
+                report.unpacked = str(unpacked)  # a SQLite copy is restored.sqlite3 in here
+                if report.database == "postgresql":
+                    report.scratch_database = url.rsplit("/", 1)[-1]
+    finally:
+        if not keep:
+            shutil.rmtree(unpacked, ignore_errors=True)
     for name, value in child.items():
-        if hasattr(report, name) and name not in {"backup", "created_at", "database"}:
+        if name in _FOUND_BY_CHILD:
             setattr(report, name, value)
-    if keep and report.database == "sqlite":
-        report.problems.append("--keep is for PostgreSQL: a SQLite scratch copy is not kept.")
     report.ok = not report.problems
     return report
+
+
+_FOUND_BY_CHILD = frozenset(
+    {
+        "migrations_applied",
+        "messages",
+        "revisions",
+        "attachments",
+        "thumbnails",
+        "shredded",
+        "purged",
+        "audit_events",
+        "checkpoints",
+        "latest_checkpoint",
+        "audit_summary",
+        "problems",
+    }
+)
 
 
 def _verify_in_child(

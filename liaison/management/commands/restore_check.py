@@ -39,7 +39,10 @@ class Command(BaseCommand):
             "instead of the configured signing key's",
         )
         parser.add_argument(
-            "--keep", action="store_true", help="keep the scratch database for inspection"
+            "--keep",
+            action="store_true",
+            help="keep the scratch database and the unpacked files (for inspection, or to "
+            "recover from: docs/operations.md)",
         )
         parser.add_argument(
             "--work-dir", metavar="DIR", help="where the backup is unpacked (owner-only)"
@@ -68,7 +71,7 @@ class Command(BaseCommand):
                 identity=backups.load_identity(identity_file),
                 audit_public_key=options["audit_public_key"],
                 keep=options["keep"],
-                work_dir=options["work_dir"],
+                work_dir=options["work_dir"] or os.environ.get("LIAISON_BACKUP_WORK_DIR") or None,
             )
         except backups.BackupError as exc:
             raise CommandError(str(exc)) from None
@@ -97,6 +100,8 @@ class Command(BaseCommand):
         write(f"  audit: {report.audit_summary}")
         if report.scratch_database:
             write(f"  scratch database kept: {report.scratch_database}")
+        if report.unpacked:
+            write(f"  unpacked files kept (owner-only): {report.unpacked}")
         for problem in report.problems:
             write(f"  PROBLEM: {problem}")
         if report.ok:
