@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from liaison.languages import saved_language
+
 
 class SecurityHeadersMiddleware:
     """Adds the Permissions-Policy header (Django has no setting for it) and keeps API
@@ -26,38 +28,7 @@ class SecurityHeadersMiddleware:
         return response
 
 
-# --- language: the saved choice, then Accept-Language, then English ----------------------------
-
-
-def saved_language(user: object) -> str:
-    """The signed-in user's saved interface language, or "" when they chose none."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return ""
-    language = getattr(user, "language", "") or ""
-    return language if language in dict(settings.LANGUAGES) else ""
-
-
-def socket_language(user: object, scope: dict) -> str:
-    """A WebSocket's language, in the same order as a page's: the saved choice, the language
-    cookie, Accept-Language, then English (error frames speak the reader's language)."""
-    saved = saved_language(user)
-    if saved:
-        return saved
-    from django.utils.translation import trans_real
-
-    cookie = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME)
-    headers = dict(scope.get("headers") or [])
-    accept = headers.get(b"accept-language", b"").decode("latin-1")
-    wanted = [cookie] if cookie else []
-    wanted += [code for code, _quality in trans_real.parse_accept_lang_header(accept)]
-    for code in wanted:
-        if code == "*":
-            break
-        try:
-            return translation.get_supported_language_variant(code)
-        except LookupError:
-            continue
-    return settings.LANGUAGE_CODE
+# --- language: the saved choice, then Accept-Language, then English (liaison/languages.py) ------
 
 
 class UserLanguageMiddleware:
