@@ -24,12 +24,12 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from liaison import audit, events, selectors
+from liaison import audit, events
 from liaison.errors import AccessDenied, GrantOutdated, Invalid, LiaisonError, PermissionDenied
-from liaison.middleware import socket_language
+from liaison.languages import socket_language
 from liaison.realtime import admission, db, frames, presence
 from liaison.realtime.admission import SocketGrant
-from liaison.services import messaging, sessions
+from liaison.services import messaging, reading, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -349,7 +349,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         delivered: int | None = None
         while not self.closing:
             page = await self.call(
-                selectors.messages_after, user=self.user, room_id=self.room_id, after_seq=cursor
+                reading.read_since,
+                user=self.user,
+                room_id=self.room_id,
+                after_seq=cursor,
+                via="ws",
+                ip=self.ip,
             )
             await self.send_frame({"type": "sync.batch", "messages": page.messages})
             if page.messages:
@@ -361,11 +366,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def on_history(self, fields: dict[str, Any]) -> None:
         page = await self.call(
-            selectors.messages_before,
+            reading.read_history,
             user=self.user,
             room_id=self.room_id,
             before_seq=fields.get("before_seq"),
             limit=fields.get("limit"),
+            via="ws",
+            ip=self.ip,
         )
         await self.send_frame({"type": "history.batch", "messages": page.messages})
 
@@ -539,11 +546,11 @@ async def _refresh_presence() -> None:
             logger.exception("presence refresh failed")
 
 
-async def close_all_for_restart() -> int:
-    """A clean stop: every room socket of this process closes with 1012, so its client
-    reconnects at once (to another worker when there is one)."""
+def stop_all_for_restart() -> int:
+    """A clean stop: every room socket of this process stops taking frames and events; the
+    server then closes each with 1012 (service restart) so its client reconnects at once, to
+    another worker when there is one. Returns how many there were."""
     sockets = list(OPEN_SOCKETS)
     for socket in sockets:
-        with contextlib.suppress(Exception):
-            await socket.shut(admission.CLOSE_SERVICE_RESTART)
+        socket.closing = True
     return len(sockets)

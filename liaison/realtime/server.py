@@ -30,7 +30,10 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import logging
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 def disable_twisted_form_parsing() -> bool:
@@ -161,7 +164,17 @@ async def _drain(server: Any) -> None:
     for port in getattr(server, "liaison_ports", []):
         with contextlib.suppress(Exception):
             port.stopListening()
-    await consumer.close_all_for_restart()
+    stopping = consumer.stop_all_for_restart()
+    # Autobahn only lets an application send 1000 or 3000-4999, so the 1012 of a service
+    # restart is sent by the server itself, on every open WebSocket.
+    for protocol in list(getattr(server, "connections", {})):
+        if (
+            hasattr(protocol, "sendCloseFrame")
+            and getattr(protocol, "state", None) == protocol.STATE_OPEN
+        ):
+            with contextlib.suppress(Exception):
+                protocol.sendCloseFrame(code=1012, reasonUtf8=b"service restart", isReply=False)
+    logger.info("shutting down: %d room sockets told to reconnect (1012)", stopping)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(db.wait_idle(), DRAIN_SECONDS)
     with contextlib.suppress(Exception):
