@@ -4,13 +4,18 @@
 ``LIAISON_METRICS_TOKEN`` holding the file's content, so no secret sits in the compose file or
 the image (the keyring and the audit signing key are files the application reads itself).
 ``DATABASE_PASSWORD_FILE`` and ``REDIS_PASSWORD_FILE`` are put into ``DATABASE_URL`` and
-``REDIS_URL`` (URL-quoted), which name host, port and user only. Standard library only.
+``REDIS_URL`` (URL-quoted), which name host, port and user only.
+
+With ``LIAISON_ALLOW_OWN_ADDRESSES=1`` the container's own IP addresses join ``ALLOWED_HOSTS``:
+Prometheus scrapes each replica by address (DNS service discovery), and Django refuses a Host
+it does not know. Standard library only.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -38,8 +43,19 @@ def with_password(url: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def own_addresses() -> list[str]:
+    try:
+        return sorted(set(socket.gethostbyname_ex(socket.gethostname())[2]))
+    except OSError:
+        return []
+
+
 def resolve(environ: dict[str, str]) -> dict[str, str]:
     env = dict(environ)
+    if environ.get("LIAISON_ALLOW_OWN_ADDRESSES") == "1":
+        hosts = [h for h in environ.get("ALLOWED_HOSTS", "").split(",") if h]
+        hosts += [address for address in own_addresses() if address not in hosts]
+        env["ALLOWED_HOSTS"] = ",".join(hosts)
     for target in FILE_SECRETS:
         name = f"{target}_FILE"
         if not environ.get(name):

@@ -288,6 +288,23 @@ def test_the_entrypoint_turns_secret_files_into_settings(tmp_path: Path) -> None
     assert list(multiproc.iterdir()) == []
 
 
+def test_the_entrypoint_can_allow_the_containers_own_addresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("entrypoint", ROOT / "docker" / "entrypoint.py")
+    assert spec is not None
+    assert spec.loader is not None
+    entrypoint = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entrypoint)
+    monkeypatch.setattr(entrypoint, "own_addresses", lambda: ["172.18.0.5", "web"])
+    env = {"ALLOWED_HOSTS": f"{PUBLIC_HOST},web"}
+    assert entrypoint.resolve(env)["ALLOWED_HOSTS"] == f"{PUBLIC_HOST},web"
+    env["LIAISON_ALLOW_OWN_ADDRESSES"] = "1"
+    assert entrypoint.resolve(env)["ALLOWED_HOSTS"] == f"{PUBLIC_HOST},web,172.18.0.5"
+
+
 def test_the_entrypoint_refuses_a_secret_given_twice_or_unreadable(tmp_path: Path) -> None:
     (tmp_path / "key").write_text("k" * 60)
     twice = run_entrypoint(
