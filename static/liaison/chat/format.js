@@ -1,0 +1,79 @@
+// Times and sizes as the reader sees them. No DOM: testable on its own.
+import { strings } from "./strings.js";
+
+export function validZone(zone) {
+  if (typeof zone !== "string" || !zone) return null;
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return zone;
+  } catch (error) {
+    return null;
+  }
+}
+
+// Times in the reader's time zone (from the account, not the browser); the full form adds the
+// sender's local time when it is known and differs.
+export function makeClock({ timeZone, language, now = () => new Date() }) {
+  const locale = language === "zh-hans" ? "zh-Hans" : undefined;
+  const zone = validZone(timeZone) || "UTC";
+  const timeOnly = new Intl.DateTimeFormat(locale, {
+    timeZone: zone,
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  const dateTime = new Intl.DateTimeFormat(locale, {
+    timeZone: zone,
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  const dayKey = new Intl.DateTimeFormat("en-CA", { timeZone: zone, dateStyle: "short" });
+  const full = (z) =>
+    new Intl.DateTimeFormat(locale, {
+      timeZone: z,
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      year: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      timeZoneName: "short",
+    });
+  const fullReader = full(zone);
+  const senderFormats = new Map();
+  return {
+    zone,
+    short(iso) {
+      const date = new Date(iso);
+      if (Number.isNaN(date.getTime())) return "";
+      const sameDay = dayKey.format(date) === dayKey.format(now());
+      return sameDay ? timeOnly.format(date) : dateTime.format(date);
+    },
+    full(iso, senderZone) {
+      const date = new Date(iso);
+      if (Number.isNaN(date.getTime())) return "";
+      let text = strings.yourTime(fullReader.format(date), zone);
+      const other = validZone(senderZone);
+      if (other && other !== zone) {
+        if (!senderFormats.has(other)) senderFormats.set(other, full(other));
+        text += `\n${strings.sendersTime(senderFormats.get(other).format(date), other)}`;
+      }
+      return text;
+    },
+  };
+}
+
+export function formatSize(bytes) {
+  const size = Number(bytes);
+  if (!Number.isFinite(size) || size < 0) return "";
+  if (size < 1024) return `${size} B`;
+  const units = ["KiB", "MiB", "GiB"];
+  let value = size / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
