@@ -15,8 +15,9 @@ RUN /venv/bin/pip install --require-hashes --only-binary=:all: --no-deps \
     && /venv/bin/pip check
 WORKDIR /app
 COPY . /app
-# Production settings need a secret key, hosts and a keyring to load: build-only values that
-# never leave this step (collectstatic opens no database and no key).
+# Static files and the compiled translation catalogues (.mo). Production settings need a secret
+# key, hosts and a keyring to load: build-only values that never leave this step (neither
+# command opens a database or uses a key).
 RUN LIAISON_ENV=production \
     SECRET_KEY=build-only-collectstatic-build-only-collectstatic-build-only \
     ALLOWED_HOSTS=build.invalid \
@@ -25,7 +26,8 @@ RUN LIAISON_ENV=production \
     LIAISON_KEYRING='{"active":"build","keys":{"build":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}' \
     LIAISON_VAR_DIR=/tmp/build-var \
     LIAISON_STATIC_ROOT=/app/staticfiles \
-    /venv/bin/python manage.py collectstatic --noinput --verbosity 0 \
+    sh -c '/venv/bin/python manage.py collectstatic --noinput --verbosity 0 \
+           && /venv/bin/python manage.py compilecatalogues' \
     && /venv/bin/python -m compileall -q /app/config /app/liaison /app/docker
 
 # --- runtime ---------------------------------------------------------------------------------

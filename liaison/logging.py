@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
+import hashlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import empty
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
@@ -99,6 +103,51 @@ class RedactRequestPaths(logging.Filter):
         return True
 
 
+# A path segment after one of these carries a secret: "invite/<token>/", also inside a query
+# string ("?next=%2Finvite%2F<token>%2F"), where the slashes are percent-escaped.
+_SECRET_SEGMENT = re.compile(
+    r"(?P<prefix>(?:^|/|%2[fF])invite(?:/|%2[fF]))(?P<secret>(?:(?!%2[fF])[^/?&#\s\"])+)"
+)
+
+
+def fingerprint(secret: str) -> str:
+    """The first 12 hex digits of the secret's SHA-256: what Liaison keeps of an invitation
+    token (its stored hash starts with them), enough to tell links apart in a log."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def redact_path(path: str) -> str:
+    """``path`` (with its query string) with every invitation token replaced by its
+    fingerprint: ``/invite/<fp:3f9a1c2b7d4e>/``."""
+    return _SECRET_SEGMENT.sub(
+        lambda match: f"{match['prefix']}<fp:{fingerprint(unquote(match['secret']))}>", path
+    )
+
+
+def redact_server_access_log() -> bool:
+    """Make daphne's access log (on by default: one line per request and per socket event)
+    print redacted paths. daphne logs the raw request line; this wraps the one method every
+    access-log line goes through. Idempotent; ``False`` without daphne."""
+    try:
+        from daphne.server import Server
+    except ImportError:
+        return False
+    if getattr(Server, "_liaison_redacted_log", False):
+        return True
+    original = Server.log_action
+
+    @functools.wraps(original)
+    def log_action(self: Any, protocol: str, action: str, details: dict[str, Any]) -> None:
+        path = details.get("path")
+        if isinstance(path, str):
+            details = {**details, "path": redact_path(path)}
+        original(self, protocol, action, details)
+
+    Server.log_action = log_action
+    Server._liaison_redacted_log = True
+    return True
+
+
 class JsonFormatter(_JsonFormatter):
     """One JSON object per line: time (UTC), level, logger, message, the request context, and
     whatever plain, harmless extra fields the caller passed."""
@@ -171,57 +220,87 @@ def _int_kwarg(kwargs: dict[str, Any], name: str) -> int | None:
 
 
 class RequestLogMiddleware:
-    """Outermost middleware: request id in, one log line and the HTTP metrics out."""
+    """Outermost middleware: request id in, one log line and the HTTP metrics out. Sync and async
+    capable, so under ASGI it adds no thread hop in front of the rest of the chain."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         from liaison import metrics
 
         self.get_response = get_response
         self.metrics = metrics
         self.logger = logging.getLogger("liaison.request")
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = _request_id_for(request)
-        request.request_id = request_id
-        tokens = [
-            _request_id.set(request_id),
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        tokens = self._start(request)
+        started, status = time.perf_counter(), 500
+        try:
+            response = self.get_response(request)
+            status = response.status_code
+            response[REQUEST_ID_HEADER] = request.request_id
+            return response
+        finally:
+            self._finish(request, status, time.perf_counter() - started, tokens)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        tokens = self._start(request)
+        started, status = time.perf_counter(), 500
+        try:
+            response = await self.get_response(request)
+            status = response.status_code
+            response[REQUEST_ID_HEADER] = request.request_id
+            return response
+        finally:
+            self._finish(request, status, time.perf_counter() - started, tokens)
+
+    def process_view(
+        self, request: HttpRequest, view: Any, args: Any, kwargs: dict[str, Any]
+    ) -> None:
+        """Binds what the records logged by the view should carry (in the view's context)."""
+        _route.set(route_of(request))
+        _user_id.set(_known_user_id(request))
+        bind(exercise=_int_kwarg(kwargs, "exercise_id"), room=_int_kwarg(kwargs, "room_id"))
+
+    def _start(self, request: HttpRequest) -> list[contextvars.Token[Any]]:
+        request.request_id = _request_id_for(request)
+        return [
+            _request_id.set(request.request_id),
             _user_id.set(None),
             _exercise.set(None),
             _room.set(None),
             _route.set(None),
         ]
-        started = time.perf_counter()
-        status = 500
+
+    def _finish(
+        self,
+        request: HttpRequest,
+        status: int,
+        elapsed: float,
+        tokens: list[contextvars.Token[Any]],
+    ) -> None:
         try:
-            response = self.get_response(request)
-            status = response.status_code
-            response[REQUEST_ID_HEADER] = request_id
-            return response
-        finally:
-            elapsed = time.perf_counter() - started
             self._log(request, status, elapsed)
+        finally:
             for var, token in zip(
                 (_request_id, _user_id, _exercise, _room, _route), tokens, strict=True
             ):
                 var.reset(token)
 
-    def process_view(
-        self, request: HttpRequest, view: Any, args: Any, kwargs: dict[str, Any]
-    ) -> None:
-        _route.set(route_of(request))
-        _user_id.set(_known_user_id(request))
-        bind(exercise=_int_kwarg(kwargs, "exercise_id"), room=_int_kwarg(kwargs, "room_id"))
-
     def _log(self, request: HttpRequest, status: int, elapsed: float) -> None:
         route = route_of(request)
-        user_id = _known_user_id(request)
-        _user_id.set(user_id)
-        _route.set(route)
         self.metrics.observe_http_request(
             route=route, method=request.method or "", status=status, seconds=elapsed
         )
         if request.path.startswith("/static/"):
             return
+        match = getattr(request, "resolver_match", None)
+        kwargs = match.kwargs if match is not None else {}
         level = logging.ERROR if status >= 500 else logging.INFO
         self.logger.log(
             level,
@@ -230,7 +309,10 @@ class RequestLogMiddleware:
             route,
             status,
             extra={
-                "user_id": user_id,
+                "user_id": _known_user_id(request),
+                "exercise": _int_kwarg(kwargs, "exercise_id"),
+                "room": _int_kwarg(kwargs, "room_id"),
+                "route": route,
                 "method": request.method,
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 1),

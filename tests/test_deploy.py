@@ -177,6 +177,7 @@ def test_the_image_is_multi_stage_non_root_without_a_compiler() -> None:
     assert "--only-binary=:all:" in build
     assert "-r /tmp/requirements.lock" in build
     assert "collectstatic --noinput" in build
+    assert "manage.py compilecatalogues" in build
     for compiler in ("build-essential", "gcc", "g++", "clang", "-dev "):
         assert compiler not in runtime, compiler
     assert re.search(r"^USER liaison:liaison$", runtime, re.MULTILINE)

@@ -256,3 +256,34 @@ def test_djangos_not_found_warnings_name_the_route_not_the_path(
     ]
     assert warning["message"] == "Not Found: api/v1/attachments/<int:attachment_id>"
     assert warning["request_id"] == response["X-Request-ID"]
+
+
+async def test_under_asgi_the_middleware_stays_async(captured_logs: Captured) -> None:
+    """Outermost and async capable: no thread hop in front of an async chain."""
+    from asgiref.sync import iscoroutinefunction
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from liaison.logging import RequestLogMiddleware, current_request_id
+
+    seen: list[str | None] = []
+
+    async def inner(request: Any) -> HttpResponse:
+        seen.append(current_request_id())
+        logging.getLogger("liaison.test").info("inside the view")
+        return HttpResponse(status=204)
+
+    middleware = RequestLogMiddleware(inner)
+    assert iscoroutinefunction(middleware)
+    response = await middleware(RequestFactory().get("/healthz"))
+    assert response.status_code == 204
+    assert seen == [response["X-Request-ID"]]
+    [inside] = [line for line in captured_logs.lines() if line["message"] == "inside the view"]
+    assert inside["request_id"] == response["X-Request-ID"]
+    [line] = captured_logs.requests()
+    assert (line["request_id"], line["status"], line["route"]) == (
+        response["X-Request-ID"],
+        204,
+        "<unmatched>",
+    )
+    assert current_request_id() is None
