@@ -37,12 +37,11 @@ from liaison.payloads import attachment_payload, message_payload, person_payload
 from liaison.services import attachments as attachments_service
 
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-KINDS_FROM_CLIENTS = (MessageKind.TEXT, MessageKind.ALERT)
 MAX_ATTACHMENTS = 10
 _KEPT_CONTROLS = {"\n", "\t"}
 
 
-# --- validation -------------------------------------------------------------------------------
+# --- the domain's rules (entry points check shapes first, in liaison.schemas) ---------------------
 
 
 def clean_client_id(client_id: object) -> str:
@@ -83,19 +82,19 @@ def _clean_kind(kind: str, *, has_attachments: bool) -> str:
 
 
 def _clean_attachment_ids(attachment_ids: Iterable[object]) -> list[int]:
-    ids: list[int] = []
+    """The distinct ids, in the order given (a repeated id is attached once)."""
+    ids: dict[int, None] = {}
     for value in attachment_ids:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise Invalid(_("attachments must be a list of attachment ids."), field="attachments")
-        if value not in ids:
-            ids.append(value)
+        ids[value] = None
     if len(ids) > MAX_ATTACHMENTS:
         raise Invalid(
             _("A message can carry at most %(max_attachments)s attachments.")
             % {"max_attachments": MAX_ATTACHMENTS},
             field="attachments",
         )
-    return ids
+    return list(ids)
 
 
 # --- sending ------------------------------------------------------------------------------------

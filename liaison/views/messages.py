@@ -6,12 +6,10 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
-from liaison import payloads, selectors
+from liaison import payloads, schemas, selectors
 from liaison.errors import Invalid
 from liaison.services import messaging
 from liaison.views.base import api_endpoint, client_ip, parse_json
-
-SEND_FIELDS = {"client_id", "body", "reply_to", "attachments", "kind"}
 
 
 def _query_int(request: HttpRequest, name: str, *, minimum: int) -> int | None:
@@ -51,30 +49,15 @@ def _list_messages(request: HttpRequest, room_id: int) -> HttpResponse:
 
 
 def _send(request: HttpRequest, room_id: int) -> HttpResponse:
-    data = parse_json(request)
-    unknown = sorted(set(data) - SEND_FIELDS)
-    if unknown:
-        raise Invalid(
-            _("Unknown field '%(value)s'.") % {"value": str(unknown[0])[:40]},
-            field=str(unknown[0])[:40],
-        )
-    for name in ("client_id", "body"):
-        if name not in data:
-            raise Invalid(_("Field '%(name)s' is required.") % {"name": name}, field=name)
-    attachments = data.get("attachments") or []
-    if not isinstance(attachments, list):
-        raise Invalid(_("attachments must be a list of attachment ids."), field="attachments")
-    kind = data.get("kind", "text")
-    if kind not in messaging.KINDS_FROM_CLIENTS:
-        raise Invalid(_('kind must be "text" or "alert".'), field="kind")
+    draft = schemas.parse(schemas.MessageDraft, parse_json(request))
     result = messaging.send_message(
         sender=request.user,
         room_id=room_id,
-        client_id=data["client_id"],
-        body=data["body"],
-        kind=kind,
-        reply_to=data.get("reply_to"),
-        attachment_ids=attachments,
+        client_id=draft.client_id,
+        body=draft.body,
+        kind=draft.kind,
+        reply_to=draft.reply_to,
+        attachment_ids=draft.attachments or (),
         ip=client_ip(request),
     )
     payload = payloads.message_payload(result.message)
@@ -92,11 +75,8 @@ def room_messages(request: HttpRequest, room_id: int) -> HttpResponse:
 @api_endpoint("POST")
 def room_read(request: HttpRequest, room_id: int) -> HttpResponse:
     """Move the reader's marker: ``{"seq": N}`` → ``{"room": id, "seq": stored}``."""
-    data = parse_json(request)
-    seq = data.get("seq")
-    if isinstance(seq, bool) or not isinstance(seq, int):
-        raise Invalid(_("Field 'seq' must be an integer."), field="seq")
-    stored = messaging.mark_read(user=request.user, room_id=room_id, seq=seq)
+    position = schemas.parse(schemas.ReadPosition, parse_json(request))
+    stored = messaging.mark_read(user=request.user, room_id=room_id, seq=position.seq)
     return JsonResponse({"room": room_id, "seq": stored})
 
 
