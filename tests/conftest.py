@@ -114,6 +114,17 @@ def hmrc(db: None) -> Agency:
 def ukbf(db: None) -> Agency:
     return AgencyFactory(code="ukbf", name="UK Border Force", country="GB")
 
+@pytest.fixture(autouse=True)
+def _english_outside_requests() -> Iterator[None]:
+    """Django leaves a request's language active in its thread, so a page read in Chinese would
+    make the next test's direct service calls speak Chinese: each test starts in English."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 
 @pytest.fixture
 def gacc(db: None) -> Agency:

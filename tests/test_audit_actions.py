@@ -174,6 +174,17 @@ def _session_expired(w: World) -> None:
 
 
 def _session_revoked(w: World) -> None:
+def _profile_changed(w: World) -> None:
+    w.signed_in(w.uk_officer).post(
+        "/account/profile/",
+        {"display_name": "Olivia M. Hughes", "time_zone": "Europe/Dublin", "language": ""},
+    )
+
+
+def _language_changed(w: World) -> None:
+    w.signed_in(w.uk_officer).post("/i18n/language/", {"language": "zh-hans", "next": "/"})
+
+
     sessions.revoke_session(actor=w.uk_officer, session_id=_session(w).pk, ip=None)
 
 
@@ -398,6 +409,8 @@ CASES: dict[str, Callable[[World], None]] = {
     "attachment.refused": _attachment_refused,
     "attachment.downloaded": _attachment_downloaded,
     "attachment.damaged": _attachment_damaged,
+    "account.profile_changed": _profile_changed,
+    "account.language_changed": _language_changed,
     "attachment.purged": _attachment_purged,
     "keys.kek_added": _kek_added,
     "keys.kek_rotated": _kek_rotated,
