@@ -93,6 +93,17 @@ def _quick_password_hashing(request: pytest.FixtureRequest, settings: Any) -> No
 
 
 @pytest.fixture(autouse=True)
+def _english_outside_requests() -> Iterator[None]:
+    """Django leaves a request's language active in its thread, so a page read in Chinese would
+    make the next test's direct service calls speak Chinese: each test starts in English."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_keys_cache() -> Iterator[None]:
     """Each test starts with no unwrapped data keys cached (the database is rolled back)."""
     from liaison.crypto import roomkeys
@@ -113,17 +124,6 @@ def hmrc(db: None) -> Agency:
 @pytest.fixture
 def ukbf(db: None) -> Agency:
     return AgencyFactory(code="ukbf", name="UK Border Force", country="GB")
-
-@pytest.fixture(autouse=True)
-def _english_outside_requests() -> Iterator[None]:
-    """Django leaves a request's language active in its thread, so a page read in Chinese would
-    make the next test's direct service calls speak Chinese: each test starts in English."""
-    from django.utils import translation
-
-    translation.activate(settings.LANGUAGE_CODE)
-    yield
-    translation.deactivate()
-
 
 
 @pytest.fixture

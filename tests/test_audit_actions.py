@@ -164,16 +164,6 @@ def _password_changed(w: World) -> None:
     )
 
 
-def _session(w: World) -> Any:
-    return sessions.start_session(user=w.uk_officer, session_key=uuid.uuid4().hex, ip=None)
-
-
-def _session_expired(w: World) -> None:
-    row = _session(w)
-    sessions.expire_session(user=w.uk_officer, session_key=row.session_key, reason="idle", ip=None)
-
-
-def _session_revoked(w: World) -> None:
 def _profile_changed(w: World) -> None:
     w.signed_in(w.uk_officer).post(
         "/account/profile/",
@@ -185,6 +175,16 @@ def _language_changed(w: World) -> None:
     w.signed_in(w.uk_officer).post("/i18n/language/", {"language": "zh-hans", "next": "/"})
 
 
+def _session(w: World) -> Any:
+    return sessions.start_session(user=w.uk_officer, session_key=uuid.uuid4().hex, ip=None)
+
+
+def _session_expired(w: World) -> None:
+    row = _session(w)
+    sessions.expire_session(user=w.uk_officer, session_key=row.session_key, reason="idle", ip=None)
+
+
+def _session_revoked(w: World) -> None:
     sessions.revoke_session(actor=w.uk_officer, session_id=_session(w).pk, ip=None)
 
 
@@ -385,6 +385,8 @@ CASES: dict[str, Callable[[World], None]] = {
     "auth.recovery_codes_regenerated": _recovery_codes_regenerated,
     "auth.2fa_reset": _twofactor_reset,
     "auth.password_changed": _password_changed,
+    "account.profile_changed": _profile_changed,
+    "account.language_changed": _language_changed,
     "auth.session_expired": _session_expired,
     "auth.session_revoked": _session_revoked,
     "auth.logout_everywhere": _logout_everywhere,
@@ -409,8 +411,6 @@ CASES: dict[str, Callable[[World], None]] = {
     "attachment.refused": _attachment_refused,
     "attachment.downloaded": _attachment_downloaded,
     "attachment.damaged": _attachment_damaged,
-    "account.profile_changed": _profile_changed,
-    "account.language_changed": _language_changed,
     "attachment.purged": _attachment_purged,
     "keys.kek_added": _kek_added,
     "keys.kek_rotated": _kek_rotated,
