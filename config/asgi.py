@@ -9,19 +9,20 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from liaison.logging import redact_server_access_log  # noqa: E402
+from liaison.realtime.origins import SameOriginValidator  # noqa: E402
 from liaison.realtime.routing import websocket_urlpatterns  # noqa: E402
 from liaison.realtime.server import tune_daphne  # noqa: E402
 
 # Under daphne: 1009 for oversized frames, uploads streamed in constant memory.
 tune_daphne()
+# The server's access log shows invitation links by fingerprint, never the token.
+redact_server_access_log()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

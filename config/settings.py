@@ -423,6 +423,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LIAISON_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own "console" handler (DEBUG only) printed records before the filters above
+        # redacted them ("Forbidden (...): /invite/<token>/"): every record goes through ours.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
