@@ -52,6 +52,8 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The WebSocket load test (bench/loadtest.py, about 10 minutes) writes docs/benchmarks.md; give it
+# what production runs: DATABASE_URL=postgres://... REDIS_URL=redis://... make bench
 bench: $(VENV)/.dev
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m bench
