@@ -210,6 +210,30 @@ else:
         }
     }
 
+# --- caches -----------------------------------------------------------------------------------
+# "ratelimit" holds the rate-limit counters (liaison/ratelimits.py). On Redis every worker counts
+# together; without REDIS_URL (one development process) process memory is enough. The counters
+# use their own Redis database when LIAISON_RATELIMIT_REDIS_URL names one, and their own key
+# prefix either way.
+LIAISON_RATELIMIT_REDIS_URL = os.environ.get("LIAISON_RATELIMIT_REDIS_URL", "") or REDIS_URL
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": LIAISON_RATELIMIT_REDIS_URL,
+            "KEY_PREFIX": f"{CHANNEL_LAYER_PREFIX}:limits",
+            "TIMEOUT": None,
+        }
+        if LIAISON_RATELIMIT_REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "liaison-ratelimit",
+            "TIMEOUT": None,
+        }
+    ),
+}
+
 # --- authentication ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "liaison.User"
 AUTHENTICATION_BACKENDS = [
@@ -370,6 +394,8 @@ LIAISON_AUDIT_SIGNING_KEY_FILE = os.environ.get("LIAISON_AUDIT_SIGNING_KEY_FILE"
 LIAISON_MESSAGE_MAX_CHARS = 8000
 LIAISON_WS_MAX_FRAME_BYTES = env_int("LIAISON_WS_MAX_FRAME_BYTES", 64 * 1024)
 LIAISON_WS_RATE_PER_10S = env_int("LIAISON_WS_RATE_PER_10S", 50)
+# Open room sockets one person may hold at once, on every worker together (4429 beyond).
+LIAISON_WS_MAX_SOCKETS_PER_USER = env_int("LIAISON_WS_MAX_SOCKETS_PER_USER", 20)
 LIAISON_SYNC_PAGE_SIZE = 100
 # Each server process refreshes its sockets' presence rows this often (seconds), one statement.
 LIAISON_WS_PRESENCE_REFRESH_SECONDS = env_int("LIAISON_WS_PRESENCE_REFRESH_SECONDS", 20)
@@ -385,6 +411,32 @@ LIAISON_ROOM_QUOTA_BYTES = env_int("LIAISON_ROOM_QUOTA_BYTES", 5 * 1024 * 1024 *
 LIAISON_IMAGE_MAX_PIXELS = env_int("LIAISON_IMAGE_MAX_PIXELS", 50_000_000)
 LIAISON_THUMBNAIL_SOURCE_MAX_BYTES = env_int("LIAISON_THUMBNAIL_SOURCE_MAX_BYTES", 32 * 1024 * 1024)
 LIAISON_INVITATION_TTL_HOURS = env_int("LIAISON_INVITATION_TTL_HOURS", 72)
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate "COUNT/SECONDS" (``0/60`` turns the limit off)."""
+    value = os.environ.get(name) or default
+    count, _, seconds = value.partition("/")
+    try:
+        parsed = int(count), int(seconds)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must look like COUNT/SECONDS, got {value!r}.") from None
+    if parsed[0] < 0 or parsed[1] <= 0:
+        raise ImproperlyConfigured(f"{name} needs COUNT >= 0 and SECONDS > 0, got {value!r}.")
+    return parsed
+
+
+# HTTP rate limits (liaison/ratelimits.py, docs/security.md "Rate limits"): events per window,
+# per user (per address for the invitation link), counted by every worker together.
+LIAISON_RATE_LIMITS = {
+    "message.post": env_rate("LIAISON_RATE_MESSAGE_POST", "60/60"),
+    "upload": env_rate("LIAISON_RATE_UPLOAD", "30/60"),
+    "upload.bytes": env_rate("LIAISON_RATE_UPLOAD_BYTES", f"{2 * 1024**3}/86400"),
+    "audit.search": env_rate("LIAISON_RATE_AUDIT_SEARCH", "30/60"),
+    "audit.export": env_rate("LIAISON_RATE_AUDIT_EXPORT", "10/3600"),
+    "invitation.create": env_rate("LIAISON_RATE_INVITATION_CREATE", "100/3600"),
+    "invitation.link": env_rate("LIAISON_RATE_INVITATION_LINK", "30/60"),
+}
 LIAISON_BASE_URL = os.environ.get("LIAISON_BASE_URL", "http://127.0.0.1:8000")
 
 # --- e-mail -----------------------------------------------------------------------------------

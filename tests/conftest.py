@@ -113,6 +113,16 @@ def _fresh_keys_cache() -> Iterator[None]:
     roomkeys.clear_cache()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Each test starts with no rate-limit counts (user ids repeat across rolled-back tests)."""
+    from liaison import ratelimits
+    from liaison.realtime.consumer import frame_rate
+
+    ratelimits.reset()
+    frame_rate.reset()
+
+
 # --- the cast ---------------------------------------------------------------------------------
 
 

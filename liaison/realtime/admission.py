@@ -13,11 +13,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from liaison import access, audit, payloads
 from liaison.errors import AccessDenied, LiaisonError
-from liaison.models import User, UserSession
+from liaison.models import Presence, User, UserSession
 from liaison.realtime import presence
 from liaison.services import sessions
 
@@ -63,6 +65,25 @@ class Admission:
     grant: SocketGrant | None = None
     user: User | None = None
     online: list[int] = field(default_factory=list)
+    # Set when the refusal is temporary (4429): seconds after which to try again.
+    retry_after: int | None = None
+
+
+def socket_cap_retry_seconds() -> int:
+    """A socket of a stopped worker is forgotten this long after its last refresh."""
+    return int(3 * presence.refresh_seconds() + 5)
+
+
+def _at_socket_cap(user: User) -> bool:
+    """Whether the person already holds the most open room sockets allowed, on every worker
+    together (counted from the presence rows, which die with a stopped worker)."""
+    cap = settings.LIAISON_WS_MAX_SOCKETS_PER_USER
+    if cap <= 0:
+        return False
+    # One connect of this person at a time decides, so two cannot both take the last place.
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    fresh = Presence.objects.filter(user=user, last_seen_at__gte=presence.stale_before())
+    return fresh.count() >= cap
 
 
 def _grant(user: User, room_id: int, session_key: str | None) -> Admission:
@@ -113,13 +134,21 @@ def admit_socket(
     if admission.grant is None:
         return admission
     grant = admission.grant
-    online = presence.join(
-        user=user,
-        room_id=grant.room_id,
-        epoch=grant.epoch,
-        channel_name=channel_name,
-        session_key=session_key,
-    )
+    with transaction.atomic():
+        if _at_socket_cap(user):
+            return Admission(
+                close_code=CLOSE_RATE_LIMITED,
+                reason="too many open sockets",
+                user=user,
+                retry_after=socket_cap_retry_seconds(),
+            )
+        online = presence.join(
+            user=user,
+            room_id=grant.room_id,
+            epoch=grant.epoch,
+            channel_name=channel_name,
+            session_key=session_key,
+        )
     return Admission(grant=grant, user=user, online=online)
 
 

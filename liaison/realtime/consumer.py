@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import weakref
 from collections import deque
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from liaison import audit, events
+from liaison import audit, events, ratelimits
 from liaison.errors import AccessDenied, GrantOutdated, Invalid, LiaisonError, PermissionDenied
 from liaison.languages import socket_language
 from liaison.realtime import admission, db, frames, presence
@@ -52,10 +53,24 @@ OPEN_SOCKETS: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
 
 
 class FrameRate:
-    """Frames per user in a sliding window, shared by the user's sockets in this process."""
+    """Frames per user in a sliding window, shared by the user's sockets in this process and,
+    when the rate-limit counters are shared (Redis), by the user's sockets on every worker.
 
-    def __init__(self) -> None:
+    The per-frame cost stays in memory: other workers' counts arrive in batches
+    (``ratelimits.SharedWindowCounter``), so a person spread over several workers may pass the
+    limit by what they send within one batch interval (0.1 s) before being refused."""
+
+    def __init__(self, *, shared: bool | None = None) -> None:
         self._seen: dict[int, deque[float]] = {}
+        # None: decided on first use by where the rate-limit counters live.
+        self._shared_setting = shared
+        self._shared_on: bool | None = shared
+        self.shared = ratelimits.SharedWindowCounter("ws.frames", seconds=RATE_WINDOW_SECONDS)
+
+    def _uses_shared(self) -> bool:
+        if self._shared_on is None:
+            self._shared_on = ratelimits.is_shared()
+        return self._shared_on
 
     def allow(self, user_id: int, limit: int, window: float = RATE_WINDOW_SECONDS) -> bool:
         now = time.monotonic()
@@ -64,8 +79,23 @@ class FrameRate:
             seen.popleft()
         if len(seen) >= limit:
             return False
+        if self._uses_shared():
+            key = str(user_id)
+            if self.shared.estimate(key) + 1 > limit:
+                return False
+            self.shared.add(key)
         seen.append(now)
         return True
+
+    def retry_after(self, user_id: int, limit: int, window: float = RATE_WINDOW_SECONDS) -> int:
+        """Whole seconds until the user may send a frame again."""
+        wait = 1
+        seen = self._seen.get(user_id)
+        if seen and len(seen) >= limit:
+            wait = max(wait, math.ceil(seen[len(seen) - limit] + window - time.monotonic()))
+        if self._uses_shared():
+            wait = max(wait, self.shared.retry_after(str(user_id), limit))
+        return wait
 
     def forget_idle(self, user_id: int, window: float = RATE_WINDOW_SECONDS) -> None:
         seen = self._seen.get(user_id)
@@ -74,6 +104,8 @@ class FrameRate:
 
     def reset(self) -> None:
         self._seen.clear()
+        self.shared.reset()
+        self._shared_on = self._shared_setting
 
 
 frame_rate = FrameRate()
@@ -145,6 +177,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             ip=self.ip,
         )
         if admitted.grant is None:
+            if admitted.retry_after is not None:  # too many open sockets: say when to retry
+                translation.activate(socket_language(admitted.user, self.scope))
+                await self.send_frame(
+                    {
+                        "type": "error",
+                        "code": "rate_limited",
+                        "detail": _("Too many open connections; close another tab or window."),
+                        "retry_after": admitted.retry_after,
+                    }
+                )
             await self.shut(admitted.close_code or admission.CLOSE_FORBIDDEN)
             return
         self.user = admitted.user
@@ -206,7 +248,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.closing or self.grant is None:
             return
         if not frame_rate.allow(self.user.pk, settings.LIAISON_WS_RATE_PER_10S):
-            await self.send_error("rate_limited", _("Too many frames; slow down."))
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "detail": _("Too many frames; slow down."),
+                    "retry_after": frame_rate.retry_after(
+                        self.user.pk, settings.LIAISON_WS_RATE_PER_10S
+                    ),
+                }
+            )
             await self.shut(admission.CLOSE_RATE_LIMITED)
             return
         # The rate limit bounds this queue: at most LIAISON_WS_RATE_PER_10S frames wait.

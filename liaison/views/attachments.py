@@ -31,6 +31,7 @@ from liaison.errors import Invalid, LiaisonError, TooLarge
 from liaison.payloads import attachment_payload
 from liaison.services import attachments
 from liaison.views.base import api_endpoint, client_ip
+from liaison.views.limits import declared_length, limit_requests
 
 FILE_FIELD = "file"
 # Room for the multipart framing around the file (boundaries, part headers, the odd small
@@ -104,6 +105,8 @@ class EncryptingUploadHandler(FileUploadHandler):
 
 @csrf_exempt
 @api_endpoint("POST")
+@limit_requests("upload")
+@limit_requests("upload.bytes", cost=declared_length)
 def upload(request: HttpRequest, room_id: int) -> HttpResponse:
     """POST /api/v1/rooms/<id>/attachments — multipart, the file in the field ``file``.
 

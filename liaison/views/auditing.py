@@ -13,6 +13,7 @@ from liaison import access
 from liaison.audit import workspace
 from liaison.errors import Invalid
 from liaison.views.base import client_ip, page
+from liaison.views.limits import limit_requests
 
 
 def _method_not_allowed(allowed: str) -> HttpResponse:
@@ -78,6 +79,7 @@ def transcript(request: HttpRequest, room_id: int) -> HttpResponse:
 
 @login_required
 @page
+@limit_requests("audit.search", html=True)
 def search(request: HttpRequest, exercise_id: int) -> HttpResponse:
     access.require_auditor(request.user)
     query = request.GET.get("q", "")
@@ -128,6 +130,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @page
+@limit_requests("audit.export", methods=["POST"], html=True)
 def export(request: HttpRequest, exercise_id: int) -> HttpResponse:
     access.require_auditor(request.user)
     if request.method != "POST":

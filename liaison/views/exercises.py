@@ -26,6 +26,7 @@ from liaison.services import exercises as exercise_service
 from liaison.services import invitations as invitation_service
 from liaison.services import memberships as membership_service
 from liaison.views.base import api_endpoint, client_ip, parse_json
+from liaison.views.limits import limit_requests
 
 # --- request parsing ------------------------------------------------------------------------------
 
@@ -231,6 +232,7 @@ def rooms(request: HttpRequest, exercise_id: int) -> HttpResponse:
 
 
 @api_endpoint("GET", "POST")
+@limit_requests("invitation.create", methods=["POST"])
 def invitations(request: HttpRequest, exercise_id: int) -> HttpResponse:
     """GET: the exercise's invitations (``?state=pending``). POST: invite an officer; the
     response carries the token and link, this once."""

@@ -20,6 +20,7 @@ from liaison.models import Membership
 from liaison.services import invitations as invitation_service
 from liaison.services.invitations import InvitationRefused, SignInRequired
 from liaison.views.base import client_ip
+from liaison.views.limits import limit_requests
 
 # One status and one text for unknown, used, revoked and expired links alike.
 INVALID_LINK_STATUS = 404
@@ -66,6 +67,7 @@ def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@limit_requests("invitation.link", by="ip", html=True)
 def accept(request: HttpRequest, token: str) -> HttpResponse:
     invitation = invitation_service.find_usable_invitation(token)
     if request.method == "GET" and invitation is None:

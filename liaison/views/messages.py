@@ -10,6 +10,7 @@ from liaison import payloads, schemas, selectors
 from liaison.errors import Invalid
 from liaison.services import messaging
 from liaison.views.base import api_endpoint, client_ip, parse_json
+from liaison.views.limits import limit_requests
 
 
 def _query_int(request: HttpRequest, name: str, *, minimum: int) -> int | None:
@@ -65,6 +66,7 @@ def _send(request: HttpRequest, room_id: int) -> HttpResponse:
 
 
 @api_endpoint("GET", "POST")
+@limit_requests("message.post", methods=["POST"])
 def room_messages(request: HttpRequest, room_id: int) -> HttpResponse:
     """GET: a page of messages (``before``/``after``/``limit``). POST: send one."""
     if request.method == "POST":

@@ -30,6 +30,7 @@ from liaison.services import exercises as exercise_service
 from liaison.services import invitations as invitation_service
 from liaison.services import memberships as membership_service
 from liaison.views.base import client_ip, page
+from liaison.views.limits import limit_requests
 
 # Refusals a person can fix on the form or by reading the message; the rest go to the error page.
 FIXABLE = (Invalid, Conflict)
@@ -204,6 +205,7 @@ def room_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
 @login_required
 @require_POST
 @page
+@limit_requests("invitation.create", html=True)
 def invitation_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
     exercise = access.access_managed_exercise(request.user, exercise_id)
     form = InvitationForm(request.POST, exercise=exercise, allow_coordinator=request.user.is_admin)
