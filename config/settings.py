@@ -184,6 +184,17 @@ else:
         }
     }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
+# Two roles on PostgreSQL (docs/security.md): DATABASE_URL is the application's role, which may
+# only INSERT and SELECT on the audit log; DATABASE_MIGRATE_URL is the owner of the tables, used
+# by ``manage.py migrate`` and ``manage.py db_roles`` (the "owner" alias) and never by a server.
+DATABASE_MIGRATE_URL = os.environ.get("DATABASE_MIGRATE_URL", "")
+if DATABASE_MIGRATE_URL:
+    DATABASES["owner"] = dj_database_url.parse(DATABASE_MIGRATE_URL, conn_max_age=0)
+    DATABASES["owner"]["TEST"] = {"MIRROR": "default"}
+# The application's role, granted its privileges by every ``manage.py migrate`` run as the owner
+# (created first if LIAISON_DB_APP_PASSWORD_FILE names its password).
+LIAISON_DB_APP_ROLE = os.environ.get("LIAISON_DB_APP_ROLE", "")
+LIAISON_DB_APP_PASSWORD_FILE = os.environ.get("LIAISON_DB_APP_PASSWORD_FILE", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- channel layer ----------------------------------------------------------------------------
@@ -361,7 +372,7 @@ STORAGES = {
     },
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "config.static_storage.StaticStorage"
             if PRODUCTION
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
@@ -384,11 +395,18 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# No form file is ever written to a temporary file in plaintext: a file part on an ordinary route
+# is kept in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE and dropped beyond; attachments install
+# their own, encrypting, handler.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 
 # --- audit: signed checkpoints and exports ---------------------------------------------------
 # The Ed25519 key signing checkpoints and exports: a file holding its base64 (or PEM), or an
 # "audit_signing_key" field in the keyring; development generates one under var/ on first use.
 LIAISON_AUDIT_SIGNING_KEY_FILE = os.environ.get("LIAISON_AUDIT_SIGNING_KEY_FILE", "")
+# Every Nth audit event signs a checkpoint once it commits (0: only the scheduled ones, from
+# ``manage.py audit checkpoint``), so a cut tail is caught even between scheduled checkpoints.
+LIAISON_AUDIT_CHECKPOINT_EVERY = env_int("LIAISON_AUDIT_CHECKPOINT_EVERY", 1000)
 
 # --- Liaison limits ---------------------------------------------------------------------------
 LIAISON_MESSAGE_MAX_CHARS = 8000
@@ -410,6 +428,14 @@ LIAISON_ROOM_QUOTA_BYTES = env_int("LIAISON_ROOM_QUOTA_BYTES", 5 * 1024 * 1024 *
 # are decoded once for a thumbnail, larger ones are accepted without one.
 LIAISON_IMAGE_MAX_PIXELS = env_int("LIAISON_IMAGE_MAX_PIXELS", 50_000_000)
 LIAISON_THUMBNAIL_SOURCE_MAX_BYTES = env_int("LIAISON_THUMBNAIL_SOURCE_MAX_BYTES", 32 * 1024 * 1024)
+# A thumbnail is made only from an image that decodes to at most this many pixels (JPEG decodes
+# at 1/2 to 1/8 scale first); larger ones are accepted without one. One decode at a time per
+# process, so a burst of large images costs one decode's memory (about 4 bytes a pixel).
+LIAISON_THUMBNAIL_MAX_PIXELS = env_int("LIAISON_THUMBNAIL_MAX_PIXELS", 16_000_000)
+# Request bodies over their route's limit are refused with 413 from the headers, before they are
+# read (liaison/request_bodies.py): the attachment upload takes LIAISON_ATTACHMENT_MAX_BYTES plus
+# 64 KiB of multipart framing, every other route this.
+LIAISON_REQUEST_MAX_BYTES = env_int("LIAISON_REQUEST_MAX_BYTES", 1024 * 1024)
 LIAISON_INVITATION_TTL_HOURS = env_int("LIAISON_INVITATION_TTL_HOURS", 72)
 
 

@@ -539,11 +539,14 @@ def test_closing_the_exercise_makes_the_open_room_read_only(
 def test_a_session_that_ended_sends_the_officer_to_sign_in_again(
     browser: Any, asgi_server: LiveServer, uk_officer: User, room: Room
 ) -> None:
-    from django.contrib.sessions.models import Session
+    from django.db import transaction
     from playwright.sync_api import expect
 
+    from liaison.services import sessions
+
     london, olivia = open_room(browser, asgi_server, uk_officer, room)
-    Session.objects.all().delete()
+    with transaction.atomic():  # an administrator ends every session of the account
+        sessions.end_all_sessions(user=uk_officer, reason="revoked")
     send(olivia, "Anyone?")
     banner = olivia.locator("#chat-banner")
     expect(banner).to_contain_text("Your session has ended")
