@@ -719,3 +719,16 @@ def test_the_demo_conversation_fills_the_empty_demo_rooms_once(admin: User) -> N
     assert any(any("\u4e00" <= ch <= "\u9fff" for ch in body) for body in bodies)
     demo.ensure_demo_conversation(users)
     assert Message.objects.filter(room__exercise=exercise).count() == count
+
+
+def test_an_http_body_with_a_4300_digit_integer_is_refused_as_invalid_json(
+    client: Client, login_as, uk_officer: User, room: Room
+) -> None:
+    login_as(client, uk_officer)
+    body = '{"client_id": "huge", "body": "x", "reply_to": ' + "9" * 5000 + "}"
+    response = client.post(
+        f"/api/v1/rooms/{room.pk}/messages", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert Message.objects.count() == 0

@@ -46,7 +46,8 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(request.body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # ValueError also covers integers longer than Python converts (4,300 digits).
         raise Invalid(_("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise Invalid(_("The request body must be a JSON object."))
