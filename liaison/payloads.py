@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from liaison import crypto
+from liaison import audit, crypto
 from liaison.crypto import records
 from liaison.models import (
     Attachment,
@@ -193,6 +193,7 @@ def message_payload(
         payload.pop("revisions", None)
     except crypto.TamperedError:
         logger.warning("message %s (room %s) failed to authenticate", message.pk, message.room_id)
+        _record_integrity_failure(message)
         payload.update(body=None, error="integrity")
         payload.pop("revisions", None)
     except crypto.CryptoError:
@@ -200,6 +201,22 @@ def message_payload(
         payload.update(body=None, error="unavailable")
         payload.pop("revisions", None)
     return payload
+
+
+def _record_integrity_failure(message: Message) -> None:
+    """A stored message that no longer authenticates was altered or moved: an audit event,
+    kept even when the read that found it happens inside a transaction (after it commits)."""
+    room = message.room
+    audit.record_independently(
+        actor=None,
+        actor_label="system:integrity",
+        action="message.integrity_failed",
+        target=message,
+        exercise=room.exercise,
+        room=room.pk,
+        seq=message.seq,
+        key_version=message.key_version,
+    )
 
 
 def message_payloads(messages: Sequence[Message], *, for_auditor: bool = False) -> list[dict]:

@@ -23,9 +23,18 @@ from django.test import Client
 from liaison import crypto
 from liaison.audit import verify as audit_verify
 from liaison.audit import workspace
+from liaison.crypto import roomkeys
 from liaison.crypto.keyring import new_keyring_json
 from liaison.errors import AccessDenied
-from liaison.models import Attachment, AuditEvent, ExerciseStatus, GroupRole, Membership, User
+from liaison.models import (
+    Attachment,
+    AuditEvent,
+    ExerciseStatus,
+    GroupRole,
+    Membership,
+    RoomKey,
+    User,
+)
 from liaison.services import (
     accounts,
     attachments,
@@ -34,6 +43,7 @@ from liaison.services import (
     keys,
     memberships,
     messaging,
+    reading,
     sessions,
     twofactor,
 )
@@ -282,6 +292,20 @@ def _message_deleted(w: World) -> None:
     messaging.delete_message(user=w.uk_officer, room_id=w.room.pk, seq=message.seq)
 
 
+def _message_integrity_failed(w: World) -> None:
+    """The room's wrapped data key is altered (an altered message would also break the room's
+    chain, which the verification below would report)."""
+    say(w.uk_officer, w.room, "MSCU1234567 cleared")
+    key = RoomKey.objects.get(room=w.room)
+    wrapped = bytearray(bytes(key.wrapped_key))
+    wrapped[-1] ^= 0x01
+    RoomKey.objects.filter(pk=key.pk).update(wrapped_key=bytes(wrapped))
+    roomkeys.clear_cache()
+    with w.django_capture_on_commit_callbacks(execute=True):
+        page = reading.read_history(user=w.gz_officer, room_id=w.room.pk, via="api")
+    assert page.messages[0]["error"] == "integrity"
+
+
 def _attachment_uploaded(w: World) -> None:
     w.upload(w.uk_officer)
 
@@ -407,6 +431,7 @@ CASES: dict[str, Callable[[World], None]] = {
     "message.sent": _message_sent,
     "message.edited": _message_edited,
     "message.deleted": _message_deleted,
+    "message.integrity_failed": _message_integrity_failed,
     "attachment.uploaded": _attachment_uploaded,
     "attachment.refused": _attachment_refused,
     "attachment.downloaded": _attachment_downloaded,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         normalise_ip,
         record,
         record_denied,
+        record_independently,
     )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "normalise_ip",
     "record",
     "record_denied",
+    "record_independently",
 ]
 _CHAIN_NAMES = frozenset(__all__)
 _SUBMODULES = frozenset(

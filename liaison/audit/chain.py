@@ -12,14 +12,18 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from liaison.models import AuditEvent, Exercise, User
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the audit append lock among PostgreSQL advisory locks.
@@ -142,7 +146,40 @@ def record(
         )
         event.hash = compute_hash(event)
         event.save(force_insert=True)
+        every = settings.LIAISON_AUDIT_CHECKPOINT_EVERY
+        if every > 0 and event.seq % every == 0:
+            transaction.on_commit(_checkpoint_after_commit, robust=True)
     return event
+
+
+def _checkpoint_after_commit() -> None:
+    """Every Nth event signs the chain heads, so a cut tail never goes further back than N
+    events even between scheduled checkpoints. After commit: the heads it signs are durable,
+    and a failure to write one never undoes the action that triggered it."""
+    from liaison.audit import checkpoints
+
+    written = checkpoints.write_checkpoint(if_changed=True)
+    if written is not None:
+        logger.info(
+            "audit checkpoint %s written (every %s events)",
+            written.name,
+            settings.LIAISON_AUDIT_CHECKPOINT_EVERY,
+        )
+
+
+def record_independently(*, exercise: Exercise | None = None, **fields: Any) -> None:
+    """Record an event that is not part of the caller's action (something noticed while
+    reading): at once in its own transaction when none is open, otherwise as soon as the open
+    one commits, so the chain lock is never taken in the middle of someone else's work."""
+
+    def write() -> None:
+        with transaction.atomic():
+            record(exercise=exercise, **fields)
+
+    if connection.in_atomic_block:
+        transaction.on_commit(write, robust=True)
+    else:
+        write()
 
 
 def record_denied(

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from liaison import payloads, schemas, selectors
 from liaison.errors import Invalid
-from liaison.services import messaging
+from liaison.services import messaging, reading
 from liaison.views.base import api_endpoint, client_ip, parse_json
 from liaison.views.limits import limit_requests
 
@@ -36,15 +36,22 @@ def _list_messages(request: HttpRequest, room_id: int) -> HttpResponse:
     if before is not None and after is not None:
         raise Invalid(_("Use either 'before' or 'after', not both."))
     if after is not None:
-        page = selectors.messages_after(
+        page = reading.read_since(
             user=request.user,
             room_id=room_id,
             after_seq=after,
             limit=selectors.clean_limit(limit, default=selectors.HISTORY_MAX_LIMIT),
+            via="api",
+            ip=client_ip(request),
         )
     else:
-        page = selectors.messages_before(
-            user=request.user, room_id=room_id, before_seq=before, limit=limit
+        page = reading.read_history(
+            user=request.user,
+            room_id=room_id,
+            before_seq=before,
+            limit=limit,
+            via="api",
+            ip=client_ip(request),
         )
     return JsonResponse(payloads.message_page_payload(page))
 
