@@ -3,8 +3,9 @@
 ``SECRET_KEY_FILE`` and ``LIAISON_METRICS_TOKEN_FILE`` become ``SECRET_KEY`` and
 ``LIAISON_METRICS_TOKEN`` holding the file's content, so no secret sits in the compose file or
 the image (the keyring and the audit signing key are files the application reads itself).
-``DATABASE_PASSWORD_FILE`` and ``REDIS_PASSWORD_FILE`` are put into ``DATABASE_URL`` and
-``REDIS_URL`` (URL-quoted), which name host, port and user only.
+``DATABASE_PASSWORD_FILE``, ``DATABASE_MIGRATE_PASSWORD_FILE`` and ``REDIS_PASSWORD_FILE`` are
+put into ``DATABASE_URL``, ``DATABASE_MIGRATE_URL`` and ``REDIS_URL`` (URL-quoted), which name
+host, port and user only.
 
 With ``LIAISON_ALLOW_OWN_ADDRESSES=1`` the container's own IP addresses join ``ALLOWED_HOSTS``:
 Prometheus scrapes each replica by address (DNS service discovery), and Django refuses a Host
@@ -21,7 +22,12 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 FILE_SECRETS = ("SECRET_KEY", "LIAISON_METRICS_TOKEN")
-URL_PASSWORDS = {"DATABASE_PASSWORD_FILE": "DATABASE_URL", "REDIS_PASSWORD_FILE": "REDIS_URL"}
+URL_PASSWORDS = {
+    "DATABASE_PASSWORD_FILE": "DATABASE_URL",
+    # The owner role's connection, for the migrate service only (docs/security.md).
+    "DATABASE_MIGRATE_PASSWORD_FILE": "DATABASE_MIGRATE_URL",
+    "REDIS_PASSWORD_FILE": "REDIS_URL",
+}
 
 
 def _read_secret(path: str, name: str) -> str:

@@ -63,9 +63,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def _flush_lifts_the_sqlite_audit_trigger() -> None:
     """Transactional tests empty every table between tests with DELETE on SQLite, which the
     append-only trigger refuses: lift it for the flush only. (PostgreSQL flushes with
-    TRUNCATE, which the row triggers do not see.)"""
+    TRUNCATE, which the row triggers do not see but the statement-level TRUNCATE triggers of
+    migration 0005 refuse: those are disabled for the flush, by the owner the tests run as.)"""
     import importlib
 
+    if connection.vendor == "postgresql":
+        from django.db.backends.postgresql.operations import DatabaseOperations as PgOperations
+
+        guard = importlib.import_module("liaison.migrations.0005_audit_no_truncate_and_app_role")
+        pg_original = PgOperations.sql_flush
+
+        def pg_sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+            statements = pg_original(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+            guarded = [t for t in guard.GUARDED_TABLES if t in tables]
+            if not guarded:
+                return statements
+            return [
+                *(f"ALTER TABLE {t} DISABLE TRIGGER {guard.trigger_name(t)};" for t in guarded),
+                *statements,
+                *(f"ALTER TABLE {t} ENABLE TRIGGER {guard.trigger_name(t)};" for t in guarded),
+            ]
+
+        PgOperations.sql_flush = pg_sql_flush
+        return
     if connection.vendor != "sqlite":
         return
     from django.db.backends.sqlite3.base import DatabaseOperations

@@ -138,7 +138,7 @@ def test_secrets_come_from_files_never_from_the_compose_file() -> None:
                 assert str(value).startswith("/run/secrets/"), f"{name}: {key}={value}"
                 secret = str(value).removeprefix("/run/secrets/")
                 assert secret in service["secrets"], f"{name}: {secret} is not mounted"
-        for key in ("DATABASE_URL", "REDIS_URL"):
+        for key in ("DATABASE_URL", "DATABASE_MIGRATE_URL", "REDIS_URL"):
             if key in environment:
                 assert urlsplit(environment[key]).password is None, f"{name}: {key} has one"
 
@@ -157,7 +157,23 @@ def test_redis_requires_the_password_the_workers_use() -> None:
     assert "redis_password" in services["web"]["secrets"]
     postgres = services["postgres"]
     assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
-    assert web_env["DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert web_env["DATABASE_PASSWORD_FILE"] == "/run/secrets/postgres_app_password"
+
+
+def test_the_servers_connect_as_the_application_role_and_only_migrate_holds_the_owners() -> None:
+    """The owner role (POSTGRES_USER) owns the tables; web and checkpoint connect as the
+    application role, which may only INSERT and SELECT on the audit log (docs/security.md)."""
+    services = compose()["services"]
+    owner = services["postgres"]["environment"]["POSTGRES_USER"]
+    for name in ("web", "checkpoint"):
+        env = services[name]["environment"]
+        assert urlsplit(env["DATABASE_URL"]).username == env["LIAISON_DB_APP_ROLE"] != owner
+        assert "DATABASE_MIGRATE_URL" not in env, name
+        assert "postgres_password" not in services[name]["secrets"], name
+    migrate = services["migrate"]["environment"]
+    assert urlsplit(migrate["DATABASE_MIGRATE_URL"]).username == owner
+    assert migrate["DATABASE_MIGRATE_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert migrate["LIAISON_DB_APP_PASSWORD_FILE"] == "/run/secrets/postgres_app_password"
 
 
 # --- the image ----------------------------------------------------------------------------------
@@ -289,6 +305,22 @@ def test_the_entrypoint_turns_secret_files_into_settings(tmp_path: Path) -> None
     assert list(multiproc.iterdir()) == []
 
 
+def test_the_entrypoint_puts_the_owner_password_into_the_migrate_url(tmp_path: Path) -> None:
+    (tmp_path / "owner").write_text("own/er\n")
+    show = "import os; print(os.environ['DATABASE_MIGRATE_URL'])"
+    result = run_entrypoint(
+        {
+            "DATABASE_MIGRATE_URL": "postgres://liaison@postgres:5432/liaison",
+            "DATABASE_MIGRATE_PASSWORD_FILE": str(tmp_path / "owner"),
+        },
+        sys.executable,
+        "-c",
+        show,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "postgres://liaison:own%2Fer@postgres:5432/liaison"
+
+
 def test_the_entrypoint_can_allow_the_containers_own_addresses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -418,3 +450,29 @@ def test_check_deploy_is_clean_with_the_compose_environment() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_migrations_run_on_the_owner_connection_when_one_is_configured() -> None:
+    code = (
+        "from django.conf import settings; "
+        "from django.core.management import load_command_class; "
+        "parser = load_command_class('liaison', 'migrate').create_parser('manage.py', 'migrate'); "
+        "owner = settings.DATABASES['owner']; "
+        "print(owner['USER'], owner['NAME'], settings.DATABASES['default']['USER'], "
+        "parser.parse_args([]).database)"
+    )
+    result = production(
+        code,
+        DATABASE_URL="postgres://liaison_app@db:5432/liaison",
+        DATABASE_MIGRATE_URL="postgres://liaison@db:5432/liaison",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["liaison", "liaison", "liaison_app", "owner"]
+    without = production(
+        "from django.conf import settings; "
+        "from django.core.management import load_command_class; "
+        "parser = load_command_class('liaison', 'migrate').create_parser('manage.py', 'migrate'); "
+        "print(sorted(settings.DATABASES), parser.parse_args([]).database)"
+    )
+    assert without.returncode == 0, without.stderr
+    assert without.stdout.strip() == "['default'] default"
