@@ -99,6 +99,11 @@ urlpatterns = [
         provisioning.member_role,
         name="manage-member-role",
     ),
+    path(
+        "manage/exercises/<int:exercise_id>/members/<int:membership_id>/reset-2fa/",
+        provisioning.member_reset_two_factor,
+        name="manage-member-reset-2fa",
+    ),
     re_path(
         r"^manage/exercises/(?P<exercise_id>[0-9]+)/(?P<action>activate|close|archive)/$",
         provisioning.exercise_transition,

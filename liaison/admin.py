@@ -1,30 +1,45 @@
-"""Django admin for superusers. Day-to-day provisioning uses Liaison's own admin pages."""
+"""Django admin for superusers: a read-only window on the records.
+
+Every change to an account's role or standing, an exercise, a room, an invitation, a membership
+or a message has to go through its service, which checks the rule, writes the audit row and
+tells open sockets (a membership removed here would leave no trace and keep its sockets open).
+So these models are view-only here; the changes are made on Liaison's own pages under /manage/
+and with the management commands (``exercise``, ``invite``, ``members``, ``reset_2fa``, ``keys``).
+"""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from liaison.models import Agency, AuditEvent, Exercise, Membership, Room, User
+from liaison.models import Agency, AuditEvent, Exercise, Invitation, Membership, Message, Room, User
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View only: no add, change or delete (and so no bulk delete action)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ReadOnlyAdmin, BaseUserAdmin):
+    """Accounts come from invitations; their role, standing and second factor change through
+    the services (``manage.py reset_2fa``, the provisioning pages), never here."""
+
     ordering = ["email"]
     list_display = ["email", "display_name", "agency", "role", "is_active"]
     list_filter = ["role", "agency", "is_active"]
     search_fields = ["email", "display_name"]
     fieldsets = [
-        (None, {"fields": ["email", "password"]}),
+        (None, {"fields": ["email"]}),
         ("Profile", {"fields": ["display_name", "agency", "role", "time_zone", "language"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser"]}),
-    ]
-    add_fieldsets = [
-        (
-            None,
-            {
-                "classes": ["wide"],
-                "fields": ["email", "display_name", "agency", "role", "password1", "password2"],
-            },
-        ),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
 
 
@@ -34,24 +49,40 @@ class AgencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Exercise)
-class ExerciseAdmin(admin.ModelAdmin):
+class ExerciseAdmin(ReadOnlyAdmin):
     list_display = ["code", "title", "status", "starts_at", "ends_at"]
-    readonly_fields = ["status"]
 
 
-admin.site.register(Room)
-admin.site.register(Membership)
+@admin.register(Room)
+class RoomAdmin(ReadOnlyAdmin):
+    list_display = ["name", "exercise", "title", "last_seq"]
+    list_filter = ["exercise"]
+    exclude = ["chain_head"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ["user", "exercise", "role", "created_at", "removed_at"]
+    list_filter = ["exercise", "role"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ["email", "exercise", "agency", "role", "created_at", "expires_at"]
+    list_filter = ["exercise"]
+    exclude = ["token_hash"]
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    """Metadata only: the body is ciphertext, and auditors read it in their workspace, where
+    each read is audited."""
+
+    list_display = ["room", "seq", "sender", "kind", "created_at", "deleted_at"]
+    list_filter = ["room__exercise"]
+    fields = ["room", "seq", "sender", "kind", "created_at", "edited_at", "deleted_at"]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "created_at", "actor_label", "action", "target_type", "target_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

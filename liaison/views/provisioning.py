@@ -26,6 +26,7 @@ from liaison.forms import (
     add_service_error,
 )
 from liaison.models import Exercise, GroupRole, Invitation, Membership
+from liaison.services import accounts as account_service
 from liaison.services import exercises as exercise_service
 from liaison.services import invitations as invitation_service
 from liaison.services import memberships as membership_service
@@ -307,6 +308,30 @@ def member_role(request: HttpRequest, exercise_id: int, membership_id: int) -> H
                 "role": GroupRole(form.cleaned_data["role"]).label.lower(),
             },
         )
+    return redirect(_detail_url(exercise, "members"))
+
+
+@login_required
+@require_POST
+@page
+def member_reset_two_factor(
+    request: HttpRequest, exercise_id: int, membership_id: int
+) -> HttpResponse:
+    """An administrator resets a member who lost their authenticator (the sign-in page sends
+    them here); the member enrols again at their next sign-in."""
+    exercise = access.access_managed_exercise(request.user, exercise_id)
+    membership = _membership_in(exercise, membership_id)
+    account_service.reset_two_factor(
+        actor=request.user, user=membership.user, ip=client_ip(request)
+    )
+    messages.success(
+        request,
+        _(
+            "Two-factor authentication of %(display_name)s was reset: they set it up again "
+            "at their next sign-in."
+        )
+        % {"display_name": membership.user.display_name},
+    )
     return redirect(_detail_url(exercise, "members"))
 
 
