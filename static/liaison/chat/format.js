@@ -14,11 +14,13 @@ export function validZone(zone) {
 // Times in the reader's time zone (from the account, not the browser); the full form adds the
 // sender's local time when it is known and differs.
 export function makeClock({ timeZone, language, now = () => new Date() }) {
-  const locale = language === "zh-hans" ? "zh-Hans" : undefined;
+  // The interface language, not the browser's: a 24-hour clock in both, like the server pages.
+  const locale = language === "zh-hans" ? "zh-Hans" : "en-GB";
   const zone = validZone(timeZone) || "UTC";
   const timeOnly = new Intl.DateTimeFormat(locale, {
     timeZone: zone,
     hour: "2-digit",
+    hourCycle: "h23",
     minute: "2-digit",
   });
   const dateTime = new Intl.DateTimeFormat(locale, {
@@ -26,6 +28,7 @@ export function makeClock({ timeZone, language, now = () => new Date() }) {
     day: "numeric",
     month: "short",
     hour: "2-digit",
+    hourCycle: "h23",
     minute: "2-digit",
   });
   const dayKey = new Intl.DateTimeFormat("en-CA", { timeZone: zone, dateStyle: "short" });
@@ -37,6 +40,7 @@ export function makeClock({ timeZone, language, now = () => new Date() }) {
       month: "short",
       year: "numeric",
       hour: "2-digit",
+      hourCycle: "h23",
       minute: "2-digit",
       timeZoneName: "short",
     });
