@@ -2,10 +2,11 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+from liaison.request_bodies import asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+# Django behind the request-body limits (413 before a body is read; the upload streamed).
+django_asgi_app = asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

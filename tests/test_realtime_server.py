@@ -1,8 +1,12 @@
-"""The daphne tuning: request bodies stay in Twisted's spool until the application reads them."""
+"""The daphne tuning: request bodies stay in Twisted's spool until the application reads them,
+over-limit bodies are refused from the headers (live tests: ``test_request_bodies.py``), and
+large buffers go back to the system."""
 
 from __future__ import annotations
 
 import io
+
+import pytest
 
 from liaison.realtime.server import SpooledBodyQueue, stream_request_bodies_from_spool
 
@@ -58,3 +62,26 @@ def test_the_server_patch_is_installed_once() -> None:
     patched = Server.create_application
     assert stream_request_bodies_from_spool() is True
     assert Server.create_application is patched
+
+
+def test_the_body_limits_are_installed_once() -> None:
+    from daphne.http_protocol import WebRequest
+
+    from liaison.realtime.server import limit_request_bodies
+
+    assert limit_request_bodies() is True
+    patched = (WebRequest.gotLength, WebRequest.handleContentChunk, WebRequest.requestReceived)
+    assert limit_request_bodies() is True
+    assert (WebRequest.gotLength, WebRequest.handleContentChunk, WebRequest.requestReceived) == (
+        patched
+    )
+
+
+def test_large_buffers_are_given_back_to_the_system_under_glibc() -> None:
+    import platform
+
+    from liaison.realtime.server import return_large_buffers_to_the_system
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert return_large_buffers_to_the_system() is True

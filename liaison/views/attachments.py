@@ -2,8 +2,9 @@
 
 The upload never exists in plaintext on disk or whole in memory inside the application: an
 upload handler hands each piece of the multipart body to the attachments service, which
-encrypts it into the blob store as it arrives. (The ASGI server layer beneath still buffers
-request bodies; see docs/api/attachments.md, "Deployment notes".)
+encrypts it into the blob store as it arrives. The body reaches the parser as a stream
+(``takes_large_body``: no spool in Django's handler), and the server holds it until then only
+sealed under a key kept in memory (``liaison/realtime/server.py``); docs/security.md.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.http import (
     HttpResponse,
     JsonResponse,
     StreamingHttpResponse,
+    UnreadablePostError,
 )
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
@@ -29,6 +31,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from liaison.errors import Invalid, LiaisonError, TooLarge
 from liaison.payloads import attachment_payload
+from liaison.request_bodies import takes_large_body
 from liaison.services import attachments
 from liaison.views.base import api_endpoint, client_ip
 from liaison.views.limits import declared_length, limit_requests
@@ -103,6 +106,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             self.upload.abort()
 
 
+@takes_large_body(lambda: attachments.max_upload_bytes() + MULTIPART_FRAMING_BYTES)
 @csrf_exempt
 @api_endpoint("POST")
 @limit_requests("upload")
@@ -129,7 +133,7 @@ def upload(request: HttpRequest, room_id: int) -> HttpResponse:
         return _upload_checked(request, handler)
     except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
         raise TooLarge(_("The request carries too many or too large form fields.")) from None
-    except MultiPartParserError:
+    except (MultiPartParserError, UnreadablePostError):  # malformed, or cut off mid-stream
         raise Invalid(_("The multipart body is malformed.")) from None
     finally:
         handler.discard()
