@@ -23,6 +23,7 @@ BENCHMARKS = {
     "audit": "audit appends and verification over a large chain",
     "loadtest": "the room WebSocket under load beside bare Channels (writes docs/benchmarks.md)",
     "attachments": "large upload and download through a real daphne server",
+    "images": "20 parallel 7000 x 7000 PNG uploads through a real daphne server (peak memory)",
 }
 PROG = "python -m bench"
 # What a full run passes a benchmark instead of its defaults.

@@ -32,6 +32,7 @@ from liaison.errors import Invalid, LiaisonError, TooLarge
 from liaison.models import Attachment, Message, Room, User
 from liaison.services.attachments.downloads import read_verified
 from liaison.services.attachments.images import (
+    decode_slot,
     image_size,
     make_thumbnail,
     thumbnail_source_max_bytes,
@@ -201,9 +202,16 @@ class AttachmentUpload:
                     _("This image's dimensions could not be read from its header."), field="file"
                 )
             return  # accepted without a preview
-        plaintext = read_verified(self.room.pk, self.key_version, self.storage_name, self.size)
-        thumbnail, self.width, self.height = make_thumbnail(plaintext)
-        del plaintext
+        # One image at a time per process, from reading its plaintext back to the preview, so a
+        # burst of uploads costs one image's memory; a long wait means no preview.
+        with decode_slot() as free:
+            if not free:
+                return
+            plaintext = read_verified(self.room.pk, self.key_version, self.storage_name, self.size)
+            thumbnail, self.width, self.height = make_thumbnail(plaintext)
+            del plaintext
+        if thumbnail is None:  # too large to decode within the thumbnail pixel limit
+            return
         name = storage.new_blob_name()
         key = roomkeys.data_key(self.room.pk, self.key_version)
         encryptor = StreamEncryptor(key, context=self._context(ATTACHMENT_THUMBNAIL, name))
