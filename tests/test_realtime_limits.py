@@ -158,12 +158,14 @@ def test_the_frame_limit_holds_for_a_person_on_two_workers(
             await open_socket(first, ws_headers, uk_officer, room),
             await open_socket(second, ws_headers, uk_officer, room),
         ]
-        return await asyncio.gather(*(_pings_until_closed(socket, 15) for socket in sockets))
+        return await asyncio.gather(*(_pings_until_closed(socket, 25) for socket in sockets))
 
     results = asyncio.run(scenario())
-    # 30 pings offered, 15 per worker: each worker alone would have answered them all.
+    # 50 pings offered, 25 per worker: counting alone, each worker would answer 20 (40 in all).
+    # Counting together they stop near 20, passing it by what the other worker answered since
+    # its last batch (a few frames; more when the machine is busy).
     answered = sum(pongs for pongs, _code, _error in results)
-    assert answered <= 20 + 4, results  # the limit, give or take one batch interval
+    assert answered <= 30, results
     refused = [(code, error) for _pongs, code, error in results if code == 4429]
     assert refused, results
     assert all(error and error["retry_after"] >= 1 for _code, error in refused)
