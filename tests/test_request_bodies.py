@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from liaison.models import Attachment, Room, User
 from liaison.request_bodies import (
@@ -155,6 +156,14 @@ async def test_the_middleware_lets_a_body_within_the_limit_through() -> None:
 # --- the upload body, streamed by the application -------------------------------------------------
 
 
+def cookie_of(user: User) -> bytes:
+    """A signed-in session cookie, made in a worker thread whose connection is closed after."""
+    try:
+        return session_cookie_header(user)[1]
+    finally:
+        connections.close_all()
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_the_upload_body_goes_into_the_encrypting_handler_as_it_arrives(
     uk_officer: User, room: Room, monkeypatch: pytest.MonkeyPatch
@@ -185,7 +194,7 @@ async def test_the_upload_body_goes_into_the_encrypting_handler_as_it_arrives(
         original_write(self, chunk)
 
     monkeypatch.setattr(AttachmentUpload, "write", write)
-    cookie = (await sync_to_async(session_cookie_header)(uk_officer))[1]
+    cookie = await sync_to_async(cookie_of)(uk_officer)
     finished = asyncio.Event()
     sent: list[dict[str, Any]] = []
 
