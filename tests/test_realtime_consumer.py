@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.models import Session
+from django.db import transaction
 
 from config.asgi import application
 from liaison import events
@@ -422,7 +423,7 @@ async def test_a_removed_members_socket_is_closed_with_4403_within_a_second(
 
 def _lost_events(action: Any, **kwargs: Any) -> Any:
     """Run a service while the channel layer loses every event it publishes."""
-    with events.deferred_publishing():
+    with events.deferred_publishing(), transaction.atomic():
         return action(**kwargs)
 
 
