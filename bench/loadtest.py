@@ -6,7 +6,8 @@
 Officers of one throwaway exercise (created on first use, reused after) sign in through the
 HTTP API with their password and TOTP code, open ``ws://.../ws/rooms/<id>/`` with the session
 cookie and an Origin header, and send 64-byte messages at a paced rate or unthrottled (each
-sender keeps ``--window`` sends in flight). Each body carries a unique id and the send time, so
+sender keeps ``--window`` sends in flight: sent, and not yet both acknowledged and back on the
+sender's own socket). Each body carries a unique id and the send time, so
 every delivery to every socket is timed. An ``error`` frame with ``retry_after`` (backpressure)
 is waited out and the same ``client_id`` sent again.
 
@@ -580,7 +581,7 @@ class ServerPool:
                 continue
             try:
                 worker.process.wait(max(0.1, started + timeout - time.monotonic()))
-                self.stops.append(f"{time.monotonic() - started:.1f} s")
+                self.stops.append(f"exited in {time.monotonic() - started:.1f} s")
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(worker.process.pid, signal.SIGKILL)
@@ -1136,7 +1137,9 @@ def result_rows(results: Sequence[Result]) -> list[list[str]]:
                 str(sum(r.backpressure.values())) if r.kind == "load" else "-",
                 fmt(r.connect_s, 2),
                 fmt(r.cpu_ms_per_1000),
-                fmt(r.idle_cpu_pct, 2) + " idle" if idle else fmt(r.server_cpu_pct),
+                fmt(r.idle_cpu_pct, 2) + " idle"
+                if idle
+                else (fmt(r.server_cpu_pct) if r.kind == "load" else "-"),
                 fmt(r.rss_mib, 0),
                 fmt(r.client_cpu_pct),
             ]
@@ -1395,7 +1398,7 @@ class Runner:
         stopped = []
         for pool in self.pools:
             pool.stop()
-            stopped.append(f"{pool.name} worker(s) stopped in {', '.join(pool.stops)}")
+            stopped.append(f"{pool.name} worker(s) on SIGTERM: {', '.join(pool.stops)}")
             self.out(f"  {stopped[-1]}")
         self.pools = []
         os.sched_setaffinity(0, self.affinity)
@@ -1462,6 +1465,8 @@ def machine() -> dict[str, str]:
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
     info["cores"] = str(os.cpu_count())
+    # Other work on the machine shows up here: the figures are only as quiet as the machine was.
+    info["load average at the start"] = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     with contextlib.suppress(OSError):
         kib = int(Path("/proc/meminfo").read_text().split()[1])
         info["memory"] = f"{kib / 1024 / 1024:.1f} GiB"
@@ -1667,7 +1672,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--unthrottled",
             action="store_true",
-            help="no rate: each sender sends its next message as soon as one is acknowledged",
+            help="no rate: each sender sends its next message as soon as the last one is "
+            "acknowledged and back on its own socket (see --window)",
         )
         parser.add_argument(
             "--window", type=positive_int, default=1, help="unthrottled: sends in flight per sender"
@@ -1865,7 +1871,20 @@ class Command(BaseCommand):
             finally:
                 notes += [f"{names}, {workers} worker(s): {line}" for line in runner.close()]
         say(f"  suite took {time.monotonic() - started:.0f} s")
+        info["load average at the end"] = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+        info["duration"] = f"{time.monotonic() - started:.0f} s"
         comparisons = compare(results)
+        raw = Path(settings.VAR_DIR) / "loadtest" / "last-suite.json"
+        raw.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "results": [r.summary() for r in results],
+                    "notes": notes,
+                },
+                indent=1,
+            )
+        )
         if not options["no_docs"]:
             path = Path(options["docs"])
             write_docs(
