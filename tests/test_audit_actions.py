@@ -38,6 +38,7 @@ from liaison.models import (
 from liaison.services import (
     accounts,
     attachments,
+    backups,
     exercises,
     invitations,
     keys,
@@ -398,6 +399,12 @@ def _audit_exported(w: World) -> None:
     w.signed_in(w.auditor).post(f"/audit/exercises/{w.exercise.pk}/export/")
 
 
+def _backup_created(w: World) -> None:
+    w.attachment_store()
+    recipient = backups.parse_recipient(backups.new_identity()[1])
+    backups.backup_to_file(path=w.tmp_path / "liaison.backup", recipient=recipient)
+
+
 CASES: dict[str, Callable[[World], None]] = {
     "auth.login": _login,
     "auth.login_failed": _login_failed,
@@ -446,6 +453,7 @@ CASES: dict[str, Callable[[World], None]] = {
     "audit.searched": _audit_searched,
     "audit.verified": _audit_verified,
     "audit.exported": _audit_exported,
+    "backup.created": _backup_created,
 }
 
 # Actions whose name is built at run time, so the source scan below cannot see them.

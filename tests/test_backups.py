@@ -344,3 +344,32 @@ def test_generate_key_writes_an_owner_only_identity_once(tmp_path: Path) -> None
     )
     with pytest.raises(CommandError, match="already exists"):
         call_command("backup", generate_key=str(path))
+
+
+def test_the_proof_never_reaches_the_live_database_through_another_alias(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The child sees the restored copy only: not the owner alias onto the live database (its
+    migrate would use it), nor the application role's management."""
+    import subprocess
+
+    monkeypatch.setenv("DATABASE_MIGRATE_URL", "postgres://liaison:pw@postgres:5432/liaison")
+    monkeypatch.setenv("LIAISON_DB_APP_ROLE", "liaison_app")
+    monkeypatch.setenv("LIAISON_DB_APP_PASSWORD_FILE", "/run/secrets/postgres_app_password")
+    seen: dict[str, str] = {}
+
+    def run(command: list[str], *, env: dict[str, str], **kwargs: Any) -> Any:
+        seen.update(env)
+        return subprocess.CompletedProcess(command, 0, stdout='{"problems": []}\n', stderr="")
+
+    monkeypatch.setattr(backups.subprocess, "run", run)
+    backups._verify_in_child(
+        url="postgres://liaison@postgres:5432/liaison_restore_check_1",
+        attachments=tmp_path / "attachments",
+        checkpoints=tmp_path / "checkpoints",
+        audit_public_key="",
+    )
+    assert seen["DATABASE_URL"] == "postgres://liaison@postgres:5432/liaison_restore_check_1"
+    assert seen["LIAISON_ATTACHMENT_DIR"] == str(tmp_path / "attachments")
+    for name in ("DATABASE_MIGRATE_URL", "LIAISON_DB_APP_ROLE", "LIAISON_DB_APP_PASSWORD_FILE"):
+        assert name not in seen

@@ -320,6 +320,15 @@ def _walk(store: Storage, folder: str = "") -> Iterator[str]:
         yield from _walk(store, f"{folder}/{name}" if folder else name)
 
 
+def _owner_connection() -> Any:
+    """The table owner's connection when one is configured (DATABASE_MIGRATE_URL, the "owner"
+    alias): it may dump everything and create the scratch database; the servers' own role may
+    not. Otherwise the default connection."""
+    from django.db import connections
+
+    return connections["owner"] if "owner" in settings.DATABASES else connection
+
+
 def _pg_environment(settings_dict: dict[str, Any], name: str | None = None) -> dict[str, str]:
     """libpq variables for pg_dump/pg_restore: the password never on a command line."""
     env = dict(os.environ)
@@ -354,8 +363,9 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
 
 def _dump_database(work: Path) -> tuple[str, Path]:
     """A consistent snapshot of the database into ``work``: (manifest name, file)."""
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
+    owner = _owner_connection()
+    owner.ensure_connection()
+    if owner.vendor == "postgresql":
         target = work / "liaison.pgdump"
         # One transaction at REPEATABLE READ: every table as of the same instant.
         _run(
@@ -366,7 +376,7 @@ def _dump_database(work: Path) -> tuple[str, Path]:
                 "--no-privileges",
                 f"--file={target}",
             ],
-            _pg_environment(connection.settings_dict),
+            _pg_environment(owner.settings_dict),
             "pg_dump",
         )
         return PG_DUMP_NAME, target
@@ -536,7 +546,7 @@ def _pg_params(settings_dict: dict[str, Any], dbname: str) -> dict[str, Any]:
 def _pg_admin(sql: str) -> None:
     import psycopg
 
-    params = _pg_params(connection.settings_dict, "postgres")
+    params = _pg_params(_owner_connection().settings_dict, "postgres")
     with psycopg.connect(**params, autocommit=True) as admin:
         admin.execute(sql)
 
@@ -583,10 +593,10 @@ def scratch_database(unpacked: Path, manifest: dict[str, Any], *, keep: bool) ->
                 f"--dbname={name}",
                 str(dump),
             ],
-            _pg_environment(connection.settings_dict, name),
+            _pg_environment(_owner_connection().settings_dict, name),
             "pg_restore",
         )
-        yield _database_url(connection.settings_dict, name)
+        yield _database_url(_owner_connection().settings_dict, name)
     finally:
         if not keep:
             _pg_admin(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
@@ -667,6 +677,10 @@ def _verify_in_child(
             "LIAISON_LOG_FORMAT": "plain",
         }
     )
+    # The child must reach the restored copy only: no owner alias onto the live database (its
+    # migrate would use it), and no role management.
+    for name in ("DATABASE_MIGRATE_URL", "LIAISON_DB_APP_ROLE", "LIAISON_DB_APP_PASSWORD_FILE"):
+        env.pop(name, None)
     attachments.mkdir(exist_ok=True)
     checkpoints.mkdir(exist_ok=True)
     command = [
