@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from liaison import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,23 @@ def room_event(
     event_type: str, frame: dict[str, Any], *, epoch: int, sender_id: int | None = None
 ) -> dict[str, Any]:
     """A room event: the client ``frame`` encoded once, stamped with the room's access epoch."""
-    return {"type": event_type, "frame": encode(frame), "epoch": epoch, "sender": sender_id}
+    return {
+        "type": event_type,
+        "frame": encode(frame),
+        "epoch": epoch,
+        "sender": sender_id,
+        "at": time.time(),  # when it was written, for the fan-out latency metric
+    }
+
+
+def typing_event(
+    *, person: dict[str, Any], epoch: int, user_id: int, channel: str
+) -> dict[str, Any]:
+    """Someone is typing; ``channel`` is their socket, which does not hear its own typing."""
+    event = room_event(
+        ROOM_TYPING, {"type": "typing", "user": person}, epoch=epoch, sender_id=user_id
+    )
+    return event | {"channel": channel}
 
 
 def frame_of(event: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +113,7 @@ def publish(group: str, event: dict[str, Any]) -> None:
     try:
         async_to_sync(layer.group_send)(group, event)
     except Exception:  # the database already holds the truth; delivery is best effort
+        metrics.count_channel_layer_error("publish")
         logger.exception("channel layer publish to %s failed", group)
 
 
@@ -108,6 +128,7 @@ async def send_pending(pending: Pending) -> None:
         try:
             await layer.group_send(group, event)
         except Exception:
+            metrics.count_channel_layer_error("publish")
             logger.exception("channel layer publish to %s failed", group)
 
 

@@ -139,7 +139,7 @@ def _fresh_keys_cache() -> Iterator[None]:
 def _fresh_rate_limits() -> None:
     """Each test starts with no rate-limit counts (user ids repeat across rolled-back tests)."""
     from liaison import ratelimits
-    from liaison.realtime.consumer import frame_rate
+    from liaison.realtime.limits import frame_rate
 
     ratelimits.reset()
     frame_rate.reset()

@@ -15,7 +15,7 @@ from django.test import Client
 
 from config.asgi import application
 from liaison.models import AuditEvent, Message, Room, User
-from liaison.realtime import consumer as consumers
+from liaison.realtime import limits
 from liaison.services import reading
 from liaison.services.messaging import send_message
 
@@ -135,7 +135,7 @@ async def _expect(communicator: WebsocketCommunicator, kind: str) -> dict[str, A
 async def test_an_auditors_socket_history_writes_its_audit_row(
     ws_headers, auditor: User, uk_officer: User, room: Room
 ) -> None:
-    consumers.frame_rate.reset()
+    limits.frame_rate.reset()
     await database_sync_to_async(say)(uk_officer, room, "one", "two")
     socket = await _socket(ws_headers, auditor, room)
     await socket.send_to(text_data=json.dumps({"type": "history", "limit": 10}))
@@ -150,7 +150,7 @@ async def test_an_auditors_socket_history_writes_its_audit_row(
 async def test_an_auditors_socket_sync_writes_a_row_per_page_read(
     ws_headers, settings, auditor: User, uk_officer: User, room: Room
 ) -> None:
-    consumers.frame_rate.reset()
+    limits.frame_rate.reset()
     settings.LIAISON_SYNC_PAGE_SIZE = 2
     await database_sync_to_async(say)(uk_officer, room, "one", "two", "three")
     socket = await _socket(ws_headers, auditor, room)
@@ -167,7 +167,7 @@ async def test_an_auditors_socket_sync_writes_a_row_per_page_read(
 async def test_a_members_socket_reads_write_no_auditor_row(
     ws_headers, uk_officer: User, room: Room
 ) -> None:
-    consumers.frame_rate.reset()
+    limits.frame_rate.reset()
     await database_sync_to_async(say)(uk_officer, room, "one")
     socket = await _socket(ws_headers, uk_officer, room)
     await socket.send_to(text_data=json.dumps({"type": "history"}))
@@ -215,7 +215,7 @@ def test_an_integrity_failure_found_inside_a_transaction_is_recorded_when_it_com
 async def test_a_tampered_message_read_over_the_socket_writes_an_audit_event(
     ws_headers, uk_officer: User, room: Room
 ) -> None:
-    consumers.frame_rate.reset()
+    limits.frame_rate.reset()
     (message,) = await database_sync_to_async(say)(uk_officer, room, "original")
     await database_sync_to_async(tamper)(message)
     socket = await _socket(ws_headers, uk_officer, room)

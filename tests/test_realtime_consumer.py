@@ -18,7 +18,7 @@ from django.db import transaction
 from config.asgi import application
 from liaison import events
 from liaison.models import AuditEvent, Membership, Message, Presence, ReadMarker, Room, User
-from liaison.realtime import consumer as consumers
+from liaison.realtime import limits
 from liaison.services import exercises as exercise_service
 from liaison.services import memberships, sessions
 from liaison.services.messaging import send_message
@@ -31,12 +31,12 @@ BACKGROUND = {"presence", "typing", "read"}
 
 @pytest.fixture(autouse=True)
 async def _fresh_layer_and_limits() -> AsyncIterator[None]:
-    consumers.frame_rate.reset()
+    limits.frame_rate.reset()
     layer = get_channel_layer()
     if hasattr(layer, "flush"):
         await layer.flush()
     yield
-    consumers.frame_rate.reset()
+    limits.frame_rate.reset()
 
 
 class Socket:

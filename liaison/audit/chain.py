@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from liaison import metrics
 from liaison.models import AuditEvent, Exercise, User
 
 logger = logging.getLogger(__name__)
@@ -128,6 +130,7 @@ def record(
     # Normalise details through JSON so the stored value hashes the same after a round trip.
     clean_details = json.loads(json.dumps(details, default=str, sort_keys=True))
     # No savepoint: the event belongs to the action's transaction and fails with it.
+    started = time.perf_counter()
     with transaction.atomic(savepoint=False):
         _lock_chain()
         last = AuditEvent.objects.order_by("-seq").only("seq", "hash").first()
@@ -146,6 +149,7 @@ def record(
         )
         event.hash = compute_hash(event)
         event.save(force_insert=True)
+        metrics.observe_audit_append(time.perf_counter() - started)
         every = settings.LIAISON_AUDIT_CHECKPOINT_EVERY
         if every > 0 and event.seq % every == 0:
             transaction.on_commit(_checkpoint_after_commit, robust=True)

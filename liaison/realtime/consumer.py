@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
-import weakref
 from collections import deque
 from typing import Any
 
@@ -25,16 +23,16 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from liaison import audit, events, ratelimits
+from liaison import audit, events, metrics
 from liaison.errors import AccessDenied, GrantOutdated, Invalid, LiaisonError, PermissionDenied
 from liaison.languages import socket_language
-from liaison.realtime import admission, db, frames, presence
+from liaison.realtime import admission, db, frames, sockets
 from liaison.realtime.admission import SocketGrant
+from liaison.realtime.limits import frame_rate, retry_after_seconds
 from liaison.services import messaging, reading, sessions
 
 logger = logging.getLogger(__name__)
 
-RATE_WINDOW_SECONDS = 10.0
 # Live events parked or held for one socket beyond which further ones are dropped rather than
 # kept without bound; the client heals the gap with ``sync``. Control events are never dropped.
 MAX_BACKLOG = 500
@@ -47,73 +45,6 @@ LIVE_HANDLERS = frozenset(
 CONTROL_HANDLERS = frozenset(
     {"room_closed", "user_revoked", "user_grant_changed", "user_session_ended"}
 )
-
-# Every open room socket of this process (for a clean shutdown and the gauges).
-OPEN_SOCKETS: weakref.WeakSet[RoomConsumer] = weakref.WeakSet()
-
-
-class FrameRate:
-    """Frames per user in a sliding window, shared by the user's sockets in this process and,
-    when the rate-limit counters are shared (Redis), by the user's sockets on every worker.
-
-    The per-frame cost stays in memory: other workers' counts arrive in batches
-    (``ratelimits.SharedWindowCounter``), so a person spread over several workers may pass the
-    limit by what they send within one batch interval (0.1 s) before being refused."""
-
-    def __init__(self, *, shared: bool | None = None) -> None:
-        self._seen: dict[int, deque[float]] = {}
-        # None: decided on first use by where the rate-limit counters live.
-        self._shared_setting = shared
-        self._shared_on: bool | None = shared
-        self.shared = ratelimits.SharedWindowCounter("ws.frames", seconds=RATE_WINDOW_SECONDS)
-
-    def _uses_shared(self) -> bool:
-        if self._shared_on is None:
-            self._shared_on = ratelimits.is_shared()
-        return self._shared_on
-
-    def allow(self, user_id: int, limit: int, window: float = RATE_WINDOW_SECONDS) -> bool:
-        now = time.monotonic()
-        seen = self._seen.setdefault(user_id, deque())
-        while seen and now - seen[0] >= window:
-            seen.popleft()
-        if len(seen) >= limit:
-            return False
-        if self._uses_shared():
-            key = str(user_id)
-            if self.shared.estimate(key) + 1 > limit:
-                return False
-            self.shared.add(key)
-        seen.append(now)
-        return True
-
-    def retry_after(self, user_id: int, limit: int, window: float = RATE_WINDOW_SECONDS) -> int:
-        """Whole seconds until the user may send a frame again."""
-        wait = 1
-        seen = self._seen.get(user_id)
-        if seen and len(seen) >= limit:
-            wait = max(wait, math.ceil(seen[len(seen) - limit] + window - time.monotonic()))
-        if self._uses_shared():
-            wait = max(wait, self.shared.retry_after(str(user_id), limit))
-        return wait
-
-    def forget_idle(self, user_id: int, window: float = RATE_WINDOW_SECONDS) -> None:
-        seen = self._seen.get(user_id)
-        if seen is not None and (not seen or time.monotonic() - seen[-1] >= window):
-            self._seen.pop(user_id, None)
-
-    def reset(self) -> None:
-        self._seen.clear()
-        self.shared.reset()
-        self._shared_on = self._shared_setting
-
-
-frame_rate = FrameRate()
-
-
-def retry_after_seconds() -> float:
-    """How long a refused sender should wait: the queue ahead of it, drained by the pool."""
-    return round(min(5.0, max(0.2, db.waiting() * 0.005)), 2)
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -193,15 +124,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.grant = admitted.grant
         # Error frames in the reader's language, here and on the tasks started below.
         translation.activate(socket_language(self.user, self.scope))
-        OPEN_SOCKETS.add(self)
-        keep_presence_fresh()
+        sockets.opened(self)
         await self.send_frame({"type": "presence", "online": admitted.online})
         self.tasks = [asyncio.create_task(self.work()), asyncio.create_task(self.watch())]
         await self.drain_parked()
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        OPEN_SOCKETS.discard(self)
+        sockets.closed(self)
         for task in self.tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -248,15 +178,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.closing or self.grant is None:
             return
         if not frame_rate.allow(self.user.pk, settings.LIAISON_WS_RATE_PER_10S):
-            await self.send_frame(
-                {
-                    "type": "error",
-                    "code": "rate_limited",
-                    "detail": _("Too many frames; slow down."),
-                    "retry_after": frame_rate.retry_after(
-                        self.user.pk, settings.LIAISON_WS_RATE_PER_10S
-                    ),
-                }
+            wait = frame_rate.retry_after(self.user.pk, settings.LIAISON_WS_RATE_PER_10S)
+            await self.send_error(
+                "rate_limited", _("Too many frames; slow down."), retry_after=wait
             )
             await self.shut(admission.CLOSE_RATE_LIMITED)
             return
@@ -335,15 +259,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await db.call(sessions.touch_session, session_key=self.session_key)
 
     async def on_message_send(self, fields: dict[str, Any]) -> None:
+        received = time.perf_counter()
         if db.waiting() >= settings.LIAISON_WS_MAX_PENDING:
-            await self.send_frame(
-                {
-                    "type": "error",
-                    "code": "unavailable",
-                    "detail": "The server is busy; the message was not stored. Resend it.",
-                    "client_id": fields["client_id"],
-                    "retry_after": retry_after_seconds(),
-                }
+            await self.send_error(
+                "unavailable",
+                _("The server is busy; the message was not stored. Resend it."),
+                fields["client_id"],
+                retry_after=retry_after_seconds(),
             )
             return
         await self.note_activity()
@@ -372,6 +294,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_frame(
                 {"type": "message.ack", "client_id": result.message.client_id, "seq": result.seq}
             )
+            metrics.observe_send_latency(time.perf_counter() - received)
         await events.send_pending(pending)
         if error is not None:
             raise error
@@ -433,20 +356,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         grant = self.grant
         if grant is None or not grant.can_post:
             raise PermissionDenied(_("Only members who may post can announce typing."))
-        await events.send_pending(
-            [
-                (
-                    events.room_group(self.room_id),
-                    events.room_event(
-                        events.ROOM_TYPING,
-                        {"type": "typing", "user": grant.me},
-                        epoch=grant.epoch,
-                        sender_id=grant.user_id,
-                    )
-                    | {"channel": self.channel_name},
-                )
-            ]
+        event = events.typing_event(
+            person=grant.me, epoch=grant.epoch, user_id=grant.user_id, channel=self.channel_name
         )
+        await events.send_pending([(events.room_group(self.room_id), event)])
 
     async def on_read(self, fields: dict[str, Any]) -> None:
         await self.call(
@@ -494,6 +407,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return True  # a socket knows its own person is online
         if not self.closing:
             await self.send(text_data=event["frame"])
+            if event["type"] == events.ROOM_MESSAGE_NEW and "at" in event:
+                metrics.observe_fanout_latency(time.time() - event["at"])
         return True
 
     async def drain_parked(self) -> None:
@@ -559,10 +474,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             await self.send(text_data=events.encode(frame))
 
-    async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
+    async def send_error(
+        self,
+        code: str,
+        detail: str,
+        client_id: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:
             frame["client_id"] = client_id
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
         await self.send_frame(frame)
 
     async def record_denied(self, error: LiaisonError) -> None:
@@ -574,34 +498,3 @@ class RoomConsumer(AsyncWebsocketConsumer):
             via="ws",
             path=f"/ws/rooms/{self.room_id}/",
         )
-
-
-_refresher: asyncio.Task[None] | None = None
-
-
-def keep_presence_fresh() -> None:
-    """One task per process refreshes its sockets' presence rows (one statement each time)
-    while it has any."""
-    global _refresher
-    loop = asyncio.get_running_loop()
-    if _refresher is None or _refresher.done() or _refresher.get_loop() is not loop:
-        _refresher = loop.create_task(_refresh_presence())
-
-
-async def _refresh_presence() -> None:
-    while OPEN_SOCKETS:
-        await asyncio.sleep(presence.refresh_seconds())
-        try:
-            await db.call(presence.refresh_worker)
-        except Exception:
-            logger.exception("presence refresh failed")
-
-
-def stop_all_for_restart() -> int:
-    """A clean stop: every room socket of this process stops taking frames and events; the
-    server then closes each with 1012 (service restart) so its client reconnects at once, to
-    another worker when there is one. Returns how many there were."""
-    sockets = list(OPEN_SOCKETS)
-    for socket in sockets:
-        socket.closing = True
-    return len(sockets)

@@ -296,12 +296,12 @@ DRAIN_SECONDS = 3.0
 
 
 async def _drain(server: Any) -> None:
-    from liaison.realtime import consumer, db, presence
+    from liaison.realtime import db, presence, sockets
 
     for port in getattr(server, "liaison_ports", []):
         with contextlib.suppress(Exception):
             port.stopListening()
-    stopping = consumer.stop_all_for_restart()
+    stopping = sockets.stop_all_for_restart()
     # Autobahn only lets an application send 1000 or 3000-4999, so the 1012 of a service
     # restart is sent by the server itself, on every open WebSocket.
     for protocol in list(getattr(server, "connections", {})):

@@ -1,0 +1,60 @@
+"""This process's open room sockets: what a clean stop closes, what the gauge counts, and the
+one task that keeps their presence rows fresh."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+from liaison import metrics
+from liaison.realtime import db, presence
+
+logger = logging.getLogger(__name__)
+
+OPEN_SOCKETS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def opened(socket: Any) -> None:
+    if socket not in OPEN_SOCKETS:
+        OPEN_SOCKETS.add(socket)
+        metrics.SOCKETS_OPEN.inc()
+    keep_presence_fresh()
+
+
+def closed(socket: Any) -> None:
+    if socket in OPEN_SOCKETS:
+        OPEN_SOCKETS.discard(socket)
+        metrics.SOCKETS_OPEN.dec()
+
+
+_refresher: asyncio.Task[None] | None = None
+
+
+def keep_presence_fresh() -> None:
+    """One task per process refreshes its sockets' presence rows (one statement each time)
+    while it has any."""
+    global _refresher
+    loop = asyncio.get_running_loop()
+    if _refresher is None or _refresher.done() or _refresher.get_loop() is not loop:
+        _refresher = loop.create_task(_refresh_presence())
+
+
+async def _refresh_presence() -> None:
+    while OPEN_SOCKETS:
+        await asyncio.sleep(presence.refresh_seconds())
+        try:
+            await db.call(presence.refresh_worker)
+        except Exception:
+            logger.exception("presence refresh failed")
+
+
+def stop_all_for_restart() -> int:
+    """A clean stop: every room socket of this process stops taking frames and events; the
+    server then closes each with 1012 (service restart) so its client reconnects at once, to
+    another worker when there is one. Returns how many there were."""
+    sockets = list(OPEN_SOCKETS)
+    for socket in sockets:
+        socket.closing = True  # refuses frames and events from now on
+    return len(sockets)
