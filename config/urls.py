@@ -11,6 +11,7 @@ from liaison.views import (
     attachments,
     auditing,
     chat,
+    exchange,
     exercises,
     health,
     home,
@@ -136,6 +137,27 @@ urlpatterns = [
         exercises.member,
         name="api-member",
     ),
+    # Exchange: data sets and comparisons of an exercise (API, then the officers' pages).
+    path("api/v1/exercises/<int:exercise_id>/datasets", exchange.datasets, name="api-datasets"),
+    path("api/v1/datasets/<int:dataset_id>", exchange.dataset, name="api-dataset"),
+    path(
+        "api/v1/exercises/<int:exercise_id>/list-comparisons",
+        exchange.list_comparisons,
+        name="api-list-comparisons",
+    ),
+    path(
+        "api/v1/exercises/<int:exercise_id>/comparisons",
+        exchange.comparisons,
+        name="api-comparisons",
+    ),
+    path("api/v1/comparisons/<int:comparison_id>", exchange.comparison, name="api-comparison"),
+    path(
+        "api/v1/comparisons/<int:comparison_id>/export",
+        exchange.comparison_export,
+        name="api-comparison-export",
+    ),
+    path("exercises/<int:exercise_id>/data/", exchange.exchange_page, name="exchange"),
+    path("comparisons/<int:comparison_id>/", exchange.comparison_page, name="comparison"),
     # Chat: the officers' room page.
     path("rooms/<int:room_id>/", chat.room_page, name="room"),
     # Messages over HTTP (the same services as the room WebSocket).

@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from liaison.errors import AccessDenied, PermissionDenied, RoomClosed
 from liaison.models import (
     Attachment,
+    Comparison,
+    Dataset,
     Exercise,
     ExerciseStatus,
     GroupRole,
@@ -183,3 +185,56 @@ def require_auditor(user: User | None) -> None:
     workspace does not reveal itself to anyone else."""
     if not is_auditor(user):
         raise AccessDenied(target_type="audit", target_id="workspace")
+
+
+# --- exercise data exchange (data sets, comparisons, seizure reports) ----------------------------
+
+
+def access_exchange(user: User, exercise_id: object) -> tuple[Exercise, Membership | None]:
+    """An exercise whose data sets and comparisons the user may read: its current members (any
+    role) and auditors. Administrators provision exercises but read none of their data."""
+    exercise, membership = access_exercise(user, exercise_id)
+    if membership is None and user.role != Role.AUDITOR:
+        raise AccessDenied(target_type="exercise", target_id=str(exercise.pk))
+    return exercise, membership
+
+
+def require_can_exchange(exercise: Exercise, membership: Membership | None) -> None:
+    """Raise unless the user may upload data and run comparisons: a member or coordinator of
+    an active exercise (what posting in its rooms needs too)."""
+    if membership is None:
+        raise PermissionDenied(_("Auditors have read-only access."))
+    if membership.role == GroupRole.OBSERVER:
+        raise PermissionDenied(_("Observers can read but not add data in this exercise."))
+    if exercise.status != ExerciseStatus.ACTIVE:
+        raise RoomClosed(
+            _("This exercise has not started yet: data can be added once it is activated.")
+            if exercise.status == ExerciseStatus.DRAFT
+            else _("This exercise is not active: its data is read-only.")
+        )
+
+
+def access_dataset(user: User, dataset_id: object) -> tuple[Dataset, Membership | None]:
+    """A data set of an exercise the user may read (``access_exchange``)."""
+    ident = _parse_id(dataset_id, "dataset")
+    dataset = Dataset.objects.select_related("exercise").filter(pk=ident).first()
+    if dataset is None:
+        raise AccessDenied(target_type="dataset", target_id=str(ident))
+    try:
+        _, membership = access_exchange(user, dataset.exercise_id)
+    except AccessDenied:
+        raise AccessDenied(target_type="dataset", target_id=str(ident)) from None
+    return dataset, membership
+
+
+def access_comparison(user: User, comparison_id: object) -> tuple[Comparison, Membership | None]:
+    """A comparison of an exercise the user may read (``access_exchange``)."""
+    ident = _parse_id(comparison_id, "comparison")
+    comparison = Comparison.objects.select_related("exercise").filter(pk=ident).first()
+    if comparison is None:
+        raise AccessDenied(target_type="comparison", target_id=str(ident))
+    try:
+        _, membership = access_exchange(user, comparison.exercise_id)
+    except AccessDenied:
+        raise AccessDenied(target_type="comparison", target_id=str(ident)) from None
+    return comparison, membership

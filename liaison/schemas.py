@@ -54,6 +54,53 @@ class ReadPosition(Schema):
     seq: Position
 
 
+# --- exercise data exchange (docs/api/exchange.md) -----------------------------------------------
+
+# The weight tolerance is a fraction of the export's net mass (0.05 is 5 %).
+Tolerance = Annotated[float, Field(ge=0, le=1)]
+
+
+class ListComparisonRequest(Schema):
+    """``POST /api/v1/exercises/<id>/list-comparisons``: two list data sets."""
+
+    allowed: RecordId
+    prohibited: RecordId
+
+
+class MirrorComparisonRequest(Schema):
+    """``POST /api/v1/exercises/<id>/comparisons``: exports against imports."""
+
+    exports: RecordId
+    imports: RecordId
+    prohibited: RecordId | None = None
+    weight_tolerance: Tolerance | None = None
+    hs_digits: Literal[2, 4, 6, 8, 10] | None = None
+
+
+column_mapping: TypeAdapter[dict[str, str]] = TypeAdapter(
+    dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=200)]],
+    config=ConfigDict(strict=True),
+)
+
+
+def parse_column_mapping(text: str) -> dict[str, str]:
+    """The ``columns`` field of a data set upload: a JSON object naming, for each field, the
+    file's header to read it from (``{"container_no": "Box"}``)."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+        mapping = column_mapping.validate_python(data)
+    except (ValueError, ValidationError):
+        raise Invalid(
+            _("Field 'columns' must be a JSON object of field names and column headers."),
+            field="columns",
+        ) from None
+    if len(mapping) > 20:
+        raise Invalid(_("Field 'columns' names too many fields."), field="columns")
+    return mapping
+
+
 # --- client frames of the room socket (docs/api/websocket.md) -----------------------------------
 
 
@@ -214,6 +261,14 @@ def _expectation(name: str, prop: dict[str, Any], *, too_large: bool) -> str:
                 % values
             )
         return _("Field '%(name)s' must be a list of integers of at least %(minimum)s.") % values
+    if shape.get("type") == "number" and "minimum" in shape and "maximum" in shape:
+        values |= {"minimum": shape["minimum"], "maximum": shape["maximum"]}
+        if nullable:
+            return (
+                _("Field '%(name)s' must be null or a number from %(minimum)s to %(maximum)s.")
+                % values
+            )
+        return _("Field '%(name)s' must be a number from %(minimum)s to %(maximum)s.") % values
     if shape.get("type") == "string":
         return _("Field '%(name)s' must be a string.") % values
     return _("Field '%(name)s' has the wrong type.") % values

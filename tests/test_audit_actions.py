@@ -39,6 +39,7 @@ from liaison.services import (
     accounts,
     attachments,
     backups,
+    exchange,
     exercises,
     invitations,
     keys,
@@ -49,6 +50,7 @@ from liaison.services import (
     twofactor,
 )
 from tests.audit_helpers import head_seq, private_checkpoint_store, say
+from tests.exchange_support import SAMPLE_FILES, sample
 from tests.factories import ExerciseFactory, UserFactory
 from tests.security_support import (
     authenticator,
@@ -356,6 +358,61 @@ def _attachment_purged(w: World) -> None:
     attachments.purge_unsent(older_than=dt.timedelta(0))
 
 
+def _dataset(w: World, name: str) -> int:
+    w.attachment_store()
+    w.room  # noqa: B018 - the exercise's data is sealed under its first room's key
+    filename, kind = SAMPLE_FILES[name]
+    return exchange.upload_dataset(
+        uploader=w.uk_officer,
+        exercise_id=w.exercise.pk,
+        kind=kind,
+        filename=filename,
+        chunks=[sample(filename)],
+    ).dataset.pk
+
+
+def _dataset_uploaded(w: World) -> None:
+    _dataset(w, "prohibited")
+
+
+def _dataset_refused(w: World) -> None:
+    w.attachment_store()
+    w.room  # noqa: B018
+    with pytest.raises(Exception, match="neither CSV nor XLSX"):
+        exchange.upload_dataset(
+            uploader=w.uk_officer,
+            exercise_id=w.exercise.pk,
+            kind="prohibited_list",
+            filename="list.exe",
+            chunks=[b"MZ\x00\x00" + os.urandom(500)],
+        )
+
+
+def _comparison(w: World) -> exchange.ComparisonRun:
+    return exchange.run_mirror_comparison(
+        actor=w.gz_officer,
+        exercise_id=w.exercise.pk,
+        exports=_dataset(w, "exports"),
+        imports=_dataset(w, "imports"),
+    )
+
+
+def _comparison_run(w: World) -> None:
+    _comparison(w)
+
+
+def _comparison_viewed(w: World) -> None:
+    run = _comparison(w)
+    exchange.read_comparison(user=w.auditor, comparison_id=run.comparison.pk)
+
+
+def _comparison_exported(w: World) -> None:
+    run = _comparison(w)
+    exchange.export_comparison(
+        user=w.uk_officer, comparison_id=run.comparison.pk, file_format="csv"
+    )
+
+
 def _kek_added(w: World) -> None:
     w.own_keyring()
     keys.add_kek(actor=None, actor_label="manage.py keys")
@@ -444,6 +501,11 @@ CASES: dict[str, Callable[[World], None]] = {
     "attachment.downloaded": _attachment_downloaded,
     "attachment.damaged": _attachment_damaged,
     "attachment.purged": _attachment_purged,
+    "dataset.uploaded": _dataset_uploaded,
+    "dataset.refused": _dataset_refused,
+    "comparison.run": _comparison_run,
+    "comparison.viewed": _comparison_viewed,
+    "comparison.exported": _comparison_exported,
     "keys.kek_added": _kek_added,
     "keys.kek_rotated": _kek_rotated,
     "keys.kek_retired": _kek_retired,

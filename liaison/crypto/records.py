@@ -1,7 +1,8 @@
 """How each kind of record is sealed: the one place that names kinds and identities.
 
 Messages are bound to (room, seq, sender); revisions add their number; attachment names and
-blobs are bound to the attachment's random storage name.
+blobs are bound to the attachment's random storage name, and so are the exchange's blobs (a data
+set's file, its checked rows, a comparison's result) and a data set's file name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ MESSAGE_REVISION = "message.revision"
 ATTACHMENT_NAME = "attachment.name"
 ATTACHMENT_BLOB = "attachment.blob"
 ATTACHMENT_THUMBNAIL = "attachment.thumbnail"
+EXCHANGE_FILE = "exchange.file"
+EXCHANGE_ROWS = "exchange.rows"
+EXCHANGE_RESULT = "exchange.result"
+EXCHANGE_NAME = "exchange.name"
 
 
 def message_identity(seq: int, sender_id: int) -> dict[str, Any]:
@@ -84,3 +89,26 @@ def open_attachment_name(attachment: Any) -> str:
 def stream_context(kind: str, *, room_id: int, key_version: int, storage_name: str) -> bytes:
     """Associated context for a streamed blob (file or thumbnail)."""
     return f"{kind}|room={room_id}|key_version={key_version}|blob={storage_name}".encode()
+
+
+def seal_dataset_name(*, room_id: int, key_version: int, storage_name: str, name: str) -> Sealed:
+    """A data set's file name, sealed under the same key version as its file."""
+    return encrypt(
+        room_id,
+        name.encode(),
+        kind=EXCHANGE_NAME,
+        identity={"blob": storage_name},
+        key_version=key_version,
+    )
+
+
+def open_dataset_name(dataset: Any) -> str:
+    """Plaintext file name of a ``Dataset`` row (raises TamperedError / ContentShredded)."""
+    return decrypt(
+        dataset.key_room_id,
+        key_version=dataset.key_version,
+        nonce=dataset.name_nonce,
+        ciphertext=dataset.name_ciphertext,
+        kind=EXCHANGE_NAME,
+        identity={"blob": dataset.storage_name},
+    ).decode()

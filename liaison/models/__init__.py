@@ -3,6 +3,14 @@
 from liaison.models.accounts import Agency, RecoveryCode, Role, User, UserSession
 from liaison.models.attachments import Attachment
 from liaison.models.audit import AuditEvent
+from liaison.models.exchange import (
+    Comparison,
+    ComparisonKind,
+    ComparisonStatus,
+    Dataset,
+    DatasetKind,
+    DatasetStatus,
+)
 from liaison.models.exercises import (
     Exercise,
     ExerciseStatus,
@@ -11,6 +19,7 @@ from liaison.models.exercises import (
     Membership,
     Room,
 )
+from liaison.models.jobs import JobWorker, PeriodicJob
 from liaison.models.keys import RoomKey
 from liaison.models.messages import (
     Message,
@@ -24,14 +33,22 @@ __all__ = [
     "Agency",
     "Attachment",
     "AuditEvent",
+    "Comparison",
+    "ComparisonKind",
+    "ComparisonStatus",
+    "Dataset",
+    "DatasetKind",
+    "DatasetStatus",
     "Exercise",
     "ExerciseStatus",
     "GroupRole",
     "Invitation",
+    "JobWorker",
     "Membership",
     "Message",
     "MessageKind",
     "MessageRevision",
+    "PeriodicJob",
     "Presence",
     "ReadMarker",
     "RecoveryCode",

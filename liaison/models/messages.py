@@ -11,6 +11,7 @@ class MessageKind(models.TextChoices):
     ALERT = "alert", _("Alert")
     ATTACHMENT = "attachment", _("Attachment")
     SYSTEM = "system", _("System")
+    REPORT = "report", _("Seizure report")
 
 
 class Message(models.Model):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from liaison import audit, storage
 from liaison.models import Attachment
+from liaison.models.exchange import stored_blob_names
 
 UNSENT_MAX_AGE = dt.timedelta(hours=24)
 
@@ -73,5 +74,6 @@ def purge_unsent(*, older_than: dt.timedelta = UNSENT_MAX_AGE) -> PurgeResult:
         referenced.add(name)
         if thumbnail:
             referenced.add(thumbnail)
+    referenced.update(stored_blob_names())  # the exchange's data sets and results share the store
     orphans = storage.sweep_orphans(referenced=referenced, older_than=cutoff)
     return PurgeResult(purged=purged, bytes_freed=freed, orphans_removed=orphans)
