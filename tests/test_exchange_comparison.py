@@ -234,14 +234,17 @@ def test_rows_are_filtered_by_outcome() -> None:
     result = _sample_mirror(
         sample("exports_felixstowe.csv"), sample("imports_nansha.csv"), sample("prohibited_cn.csv")
     )
-    rows = [compare.pairing_as_dict(p) for p in result.pairings]
+    rows = [compare.pairing_row(p) for p in result.pairings]
+
+    def containers(outcome: str) -> list[str]:
+        return [
+            compare.row_as_dict(r)["container_no"]
+            for r in compare.filter_rows(rows, outcome=outcome)
+        ]
 
     assert len(compare.filter_rows(rows)) == len(rows) == 120 + 6
-    assert [r["container_no"] for r in compare.filter_rows(rows, outcome="hs_mismatch")] == (
-        expected()["hs_mismatch"]
-    )
-    assert [r["container_no"] for r in compare.filter_rows(rows, outcome="prohibited_hits")] == (
-        expected()["prohibited_hits"]
-    )
+    assert containers("hs_mismatch") == expected()["hs_mismatch"]
+    assert containers("prohibited_hits") == expected()["prohibited_hits"]
+    assert compare.row_as_dict(rows[0]) == compare.pairing_as_dict(result.pairings[0])
     with pytest.raises(Invalid):
         compare.filter_rows(rows, outcome="everything")

@@ -46,7 +46,7 @@ def _document(description: str) -> dict:
         "parameters": {"weight_tolerance": 0.05, "hs_digits": 6, "prohibited_list": False},
         "summary": result.summary,
         "outcomes": result.outcomes,
-        "rows": [compare.pairing_as_dict(p) for p in result.pairings],
+        "rows": [compare.pairing_row(p) for p in result.pairings],
     }
 
 

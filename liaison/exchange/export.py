@@ -16,6 +16,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from liaison.exchange.parsing import Declaration
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -88,8 +90,8 @@ def _sheet_title(title: str) -> str:
 Table = tuple[list[str], list[list[Any]]]
 
 
-def mirror_table(rows: Sequence[dict[str, Any]]) -> Table:
-    """Side-by-side rows (``comparison.pairing_as_dict``) as one table: export and import
+def mirror_table(rows: Sequence[Sequence[Any]]) -> Table:
+    """Stored side-by-side lines (``comparison.pairing_row``) as one table: export and import
     columns next to each other, container first."""
     headers = [
         _("Container number"),
@@ -116,34 +118,37 @@ def mirror_table(rows: Sequence[dict[str, Any]]) -> Table:
     ]
     table: list[list[Any]] = []
     for row in rows:
-        export, imported = row["export"] or {}, row["import"] or {}
-        difference = row["mass_difference"]
+        container, outcome, prefix, note, difference, export, imported = row
         table.append(
             [
-                row["container_no"],
-                row["outcome"],
-                row["prohibited_prefix"] or "",
-                row["note"],
+                container,
+                outcome,
+                prefix or "",
+                note,
                 None if difference is None else round(difference * 100, 2),
-                export.get("reference", ""),
-                export.get("date", ""),
-                export.get("trader", ""),
-                export.get("partner", ""),
-                export.get("bill_of_lading", ""),
-                export.get("hs_code", ""),
-                export.get("description", ""),
-                export.get("net_mass_kg"),
-                imported.get("reference", ""),
-                imported.get("date", ""),
-                imported.get("trader", ""),
-                imported.get("partner", ""),
-                imported.get("bill_of_lading", ""),
-                imported.get("hs_code", ""),
-                imported.get("description", ""),
-                imported.get("net_mass_kg"),
+                *_side(export),
+                *_side(imported),
             ]
         )
     return headers, table
+
+
+def _side(fields: Sequence[Any] | None) -> list[Any]:
+    """One side's columns of a line: reference, date, trader, partner, B/L, HS code,
+    description, net mass (blank when that side is missing)."""
+    if fields is None:
+        return ["", "", "", "", "", "", "", None]
+    row = Declaration(*fields)
+    return [
+        row.reference,
+        row.date,
+        row.trader,
+        row.partner,
+        row.bill_of_lading,
+        row.hs_code,
+        row.description,
+        row.net_mass_kg,
+    ]
 
 
 def summary_table(document: dict[str, Any]) -> Table:

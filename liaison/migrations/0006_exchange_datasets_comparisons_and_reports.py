@@ -7,71 +7,198 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('liaison', '0005_audit_no_truncate_and_app_role'),
+        ("liaison", "0005_audit_no_truncate_and_app_role"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='kind',
-            field=models.CharField(choices=[('text', 'Text'), ('alert', 'Alert'), ('attachment', 'Attachment'), ('system', 'System'), ('report', 'Seizure report')], default='text', max_length=16),
+            model_name="message",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("text", "Text"),
+                    ("alert", "Alert"),
+                    ("attachment", "Attachment"),
+                    ("system", "System"),
+                    ("report", "Seizure report"),
+                ],
+                default="text",
+                max_length=16,
+            ),
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('prohibited_list', 'Prohibited-import list'), ('allowed_list', 'Allowed-export list'), ('export_declarations', 'Export declarations'), ('import_declarations', 'Import declarations')], max_length=32)),
-                ('status', models.CharField(choices=[('accepted', 'Accepted'), ('rejected', 'Rejected (bad rows)')], max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('key_version', models.PositiveIntegerField()),
-                ('storage_name', models.CharField(max_length=200, unique=True)),
-                ('rows_storage_name', models.CharField(max_length=200, unique=True)),
-                ('size', models.PositiveBigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('file_format', models.CharField(max_length=8)),
-                ('encoding', models.CharField(blank=True, max_length=16)),
-                ('name_nonce', models.BinaryField()),
-                ('name_ciphertext', models.BinaryField()),
-                ('rows', models.PositiveIntegerField(default=0)),
-                ('error_count', models.PositiveIntegerField(default=0)),
-                ('columns', models.JSONField(blank=True, default=dict)),
-                ('exercise', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='datasets', to='liaison.exercise')),
-                ('key_room', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='liaison.room')),
-                ('uploaded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("prohibited_list", "Prohibited-import list"),
+                            ("allowed_list", "Allowed-export list"),
+                            ("export_declarations", "Export declarations"),
+                            ("import_declarations", "Import declarations"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("accepted", "Accepted"), ("rejected", "Rejected (bad rows)")],
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("key_version", models.PositiveIntegerField()),
+                ("storage_name", models.CharField(max_length=200, unique=True)),
+                ("rows_storage_name", models.CharField(max_length=200, unique=True)),
+                ("size", models.PositiveBigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("file_format", models.CharField(max_length=8)),
+                ("encoding", models.CharField(blank=True, max_length=16)),
+                ("name_nonce", models.BinaryField()),
+                ("name_ciphertext", models.BinaryField()),
+                ("rows", models.PositiveIntegerField(default=0)),
+                ("error_count", models.PositiveIntegerField(default=0)),
+                ("columns", models.JSONField(blank=True, default=dict)),
+                (
+                    "exercise",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="datasets",
+                        to="liaison.exercise",
+                    ),
+                ),
+                (
+                    "key_room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="liaison.room",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['exercise_id', '-created_at', '-pk'],
+                "ordering": ["exercise_id", "-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Comparison',
+            name="Comparison",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('list', 'List comparison'), ('mirror', 'Mirror comparison')], max_length=16)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('weight_tolerance', models.FloatField(blank=True, null=True)),
-                ('hs_digits', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('failure', models.CharField(blank=True, max_length=200)),
-                ('key_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('result_storage_name', models.CharField(blank=True, max_length=200)),
-                ('result_size', models.PositiveBigIntegerField(default=0)),
-                ('result_sha256', models.CharField(blank=True, max_length=64)),
-                ('exercise', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='comparisons', to='liaison.exercise')),
-                ('key_room', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='liaison.room')),
-                ('run_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('allowed', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='liaison.dataset')),
-                ('exports', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='liaison.dataset')),
-                ('imports', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='liaison.dataset')),
-                ('prohibited', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='liaison.dataset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("list", "List comparison"), ("mirror", "Mirror comparison")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("weight_tolerance", models.FloatField(blank=True, null=True)),
+                ("hs_digits", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                ("failure", models.CharField(blank=True, max_length=200)),
+                ("key_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("result_storage_name", models.CharField(blank=True, max_length=200)),
+                ("result_size", models.PositiveBigIntegerField(default=0)),
+                ("result_sha256", models.CharField(blank=True, max_length=64)),
+                (
+                    "exercise",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="comparisons",
+                        to="liaison.exercise",
+                    ),
+                ),
+                (
+                    "key_room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="liaison.room",
+                    ),
+                ),
+                (
+                    "run_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "allowed",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="liaison.dataset",
+                    ),
+                ),
+                (
+                    "exports",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="liaison.dataset",
+                    ),
+                ),
+                (
+                    "imports",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="liaison.dataset",
+                    ),
+                ),
+                (
+                    "prohibited",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="liaison.dataset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['exercise_id', '-created_at', '-pk'],
+                "ordering": ["exercise_id", "-created_at", "-pk"],
             },
         ),
     ]

@@ -15,11 +15,13 @@ on a worker thread (until a job runner exists) and shows its progress on its pag
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +82,34 @@ class ExchangeContentDamaged(LiaisonError):
     code = "damaged"
     http_status = 500
     default_detail = gettext_lazy("Stored data failed its integrity check and will not be used.")
+
+
+# --- bulk work -----------------------------------------------------------------------------------
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_resume_collector = False
+
+
+@contextmanager
+def bulk_work() -> Iterator[None]:
+    """Around building or reading a hundred thousand rows at once: the cyclic garbage collector
+    would otherwise walk the growing heap again and again (several times the work itself).
+    Reference counting still frees everything; the collector resumes when the last caller is
+    done."""
+    global _pauses, _resume_collector
+    with _pause_lock:
+        _pauses += 1
+        if _pauses == 1:
+            _resume_collector = gc.isenabled()
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume_collector:
+                gc.enable()
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -255,9 +285,10 @@ class DatasetUpload:
             raise Invalid(_("This upload is not complete."))
         try:
             kind = clean_kind(kind)
-            parsed = parsing.parse_dataset(
-                bytes(self._plain), kind=kind, columns=columns, limits=limits()
-            )
+            with bulk_work():
+                parsed = parsing.parse_dataset(
+                    bytes(self._plain), kind=kind, columns=columns, limits=limits()
+                )
             self._plain = bytearray()
             self.rows_blob = _seal_bytes(
                 self.room.pk, self.key_version, EXCHANGE_ROWS, parsing.encode_rows(parsed)
@@ -403,7 +434,8 @@ def dataset_rows(dataset: Dataset) -> list[Any]:
     data = _read_blob(
         dataset.key_room_id, dataset.key_version, dataset.rows_storage_name, EXCHANGE_ROWS
     )
-    return parsing.decode_rows(data)[1]
+    with bulk_work():
+        return parsing.decode_rows(data)[1]
 
 
 def dataset_report(*, user: User, dataset_id: object) -> DatasetResult:
@@ -601,14 +633,16 @@ def _mirror_document(
     progress: Any = None,
 ) -> dict[str, Any]:
     prefixes = [entry.hs_code for entry in dataset_rows(prohibited)] if prohibited else []
-    result = compare.compare_declarations(
-        dataset_rows(exports),
-        dataset_rows(imports),
-        prohibited=prefixes,
-        weight_tolerance=tolerance,
-        hs_digits=digits,
-        progress=progress,
-    )
+    with bulk_work():
+        result = compare.compare_declarations(
+            dataset_rows(exports),
+            dataset_rows(imports),
+            prohibited=prefixes,
+            weight_tolerance=tolerance,
+            hs_digits=digits,
+            progress=progress,
+        )
+        rows = [compare.pairing_row(pairing) for pairing in result.pairings]
     return {
         "format": RESULT_FORMAT,
         "kind": ComparisonKind.MIRROR,
@@ -619,7 +653,7 @@ def _mirror_document(
         },
         "summary": result.summary,
         "outcomes": result.outcomes,
-        "rows": [compare.pairing_as_dict(pairing) for pairing in result.pairings],
+        "rows": rows,
     }
 
 
@@ -633,7 +667,8 @@ def _seal_result(room: Room, document: dict[str, Any]) -> _SealedResult:
     """The result document sealed into the store, before the transaction that names it (if
     that fails, ``_finish_or_discard`` deletes the blob again)."""
     key_version, _key = roomkeys.active_key(room.pk)
-    data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    with bulk_work():
+        data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     return _SealedResult(key_version, _seal_bytes(room.pk, key_version, EXCHANGE_RESULT, data))
 
 
@@ -706,6 +741,8 @@ def _work(comparison_id: int) -> None:
         comparison = Comparison.objects.select_related(
             "exercise", "key_room", "run_by", "exports", "imports", "prohibited"
         ).get(pk=comparison_id)
+        if comparison.status != ComparisonStatus.RUNNING:  # already done: run once only
+            return
         last = {"percent": 0}
 
         def progress(fraction: float) -> None:
@@ -841,7 +878,8 @@ def result_document(comparison: Comparison) -> dict[str, Any] | None:
         comparison.result_storage_name,
         EXCHANGE_RESULT,
     )
-    return json.loads(data)
+    with bulk_work():
+        return json.loads(data)
 
 
 def read_comparison(*, user: User, comparison_id: object, ip: str | None = None) -> ComparisonRun:

@@ -233,7 +233,7 @@ def comparison(request: HttpRequest, comparison_id: int) -> HttpResponse:
         payloads.comparison_payload(
             run.comparison,
             run.document,
-            rows=rows[offset : offset + limit],
+            rows=[compare.row_as_dict(row) for row in rows[offset : offset + limit]],
             rows_total=len(rows),
         )
     )
