@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_POST
 
-from liaison import payloads, schemas
-from liaison.errors import Invalid, LiaisonError, NotFound, TooLarge
+from liaison import access, payloads, schemas
+from liaison.errors import Conflict, Invalid, LiaisonError, TooLarge
 from liaison.exchange import comparison as compare
 from liaison.exchange.parsing import ColumnsNotFound
-from liaison.models import DatasetStatus
+from liaison.models import DatasetKind, DatasetStatus
 from liaison.request_bodies import takes_large_body
 from liaison.services import exchange
 from liaison.views.attachments import content_disposition
@@ -132,6 +136,10 @@ def _receive_checked(request: HttpRequest, handler: DatasetUploadHandler) -> Any
         raise Invalid(_("Attach the file in the multipart field 'file'."), field=FILE_FIELD)
     kind = exchange.clean_kind(request.POST.get("kind", ""))
     columns = schemas.parse_column_mapping(request.POST.get("columns", ""))
+    # The page's mapping step names each field in its own select (``column_<field>``).
+    for name, value in request.POST.items():
+        if name.startswith("column_") and value:
+            columns.setdefault(name.removeprefix("column_")[:40], value[:200])
     return handler.upload.record(kind=kind, columns=columns)
 
 
@@ -263,14 +271,195 @@ def comparison_export(request: HttpRequest, comparison_id: int) -> HttpResponse:
 
 # --- pages ----------------------------------------------------------------------------------------
 
+RESULT_ROWS_PER_PAGE = 200
 
+
+def outcome_labels() -> dict[str, str]:
+    """What each outcome is called on the page (the API and the files keep the codes)."""
+    return {
+        compare.MATCHED: _("matched"),
+        compare.WEIGHT_MISMATCH: _("weight mismatch"),
+        compare.HS_MISMATCH: _("HS mismatch"),
+        compare.EXPORT_ONLY: _("export only"),
+        compare.IMPORT_ONLY: _("import only"),
+        compare.PROHIBITED_HITS: _("prohibited-list hits"),
+    }
+
+
+def _shown_row(row: list[Any], labels: dict[str, str]) -> dict[str, Any]:
+    shown = compare.row_as_dict(row)
+    shown["outcome_label"] = labels[shown["outcome"]]
+    shown["note_label"] = (
+        _("the bills of lading differ")
+        if shown["note"] == compare.BILL_OF_LADING_DIFFERS
+        else shown["note"]
+    )
+    difference = shown["mass_difference"]
+    shown["difference_percent"] = None if difference is None else difference * 100
+    return shown
+
+
+def _exchange_context(request: HttpRequest, exercise_id: int, **extra: Any) -> dict[str, Any]:
+    exercise, membership = access.access_exchange(request.user, exercise_id)
+    datasets = exchange.list_datasets(user=request.user, exercise_id=exercise.pk)
+    report = None
+    shown = request.GET.get("dataset", "")
+    if shown.isdigit():
+        report = exchange.dataset_report(user=request.user, dataset_id=int(shown))
+        if report.dataset.exercise_id != exercise.pk:
+            report = None
+    try:
+        access.require_can_exchange(exercise, membership)
+        can_write = True
+    except LiaisonError:
+        can_write = False
+    by_kind: dict[str, list[Any]] = {kind: [] for kind in DatasetKind.values}
+    for dataset in datasets:
+        if dataset.status == DatasetStatus.ACCEPTED:
+            by_kind[dataset.kind].append(dataset)
+    return {
+        "exercise": exercise,
+        "room": exchange.key_room(exercise) if exercise.rooms.exists() else None,
+        "datasets": [(d, payloads.dataset_payload(d)) for d in datasets],
+        "comparisons": exchange.list_comparisons(user=request.user, exercise_id=exercise.pk),
+        "report": report,
+        "can_write": can_write,
+        "kinds": DatasetKind.choices,
+        "usable": by_kind,
+        "hs_digits_choices": compare.HS_DIGITS_CHOICES,
+        "default_tolerance": round(compare.DEFAULT_WEIGHT_TOLERANCE * 100, 2),
+        "max_mib": exchange.max_upload_bytes() // (1024 * 1024),
+        **extra,
+    }
+
+
+@login_required
+@require_GET
 @page
 def exchange_page(request: HttpRequest, exercise_id: int) -> HttpResponse:
-    """The exercise's data sets and comparisons (the page itself comes next)."""
-    raise NotFound()
+    """The exercise's data sets (with a rejected file's bad rows), the upload and comparison
+    forms, and the comparisons run so far."""
+    return render(
+        request, "liaison/exchange/exercise.html", _exchange_context(request, exercise_id)
+    )
 
 
+@takes_large_body(lambda: exchange.max_upload_bytes() + MULTIPART_FRAMING_BYTES)
+@csrf_exempt
+@login_required
+@require_POST
+@limit_requests("upload", html=True)
+@limit_requests("upload.bytes", cost=declared_length, html=True)
+@page
+def exchange_upload(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    """The page's upload form; unrecognised columns come back as the mapping step."""
+    try:
+        result = receive_dataset(request, exercise_id)
+    except ColumnsNotFound as error:
+        context = _exchange_context(
+            request, exercise_id, mapping=error, mapping_kind=request.POST.get("kind", "")
+        )
+        return render(request, "liaison/exchange/exercise.html", context, status=400)
+    except (Invalid, TooLarge) as error:
+        context = _exchange_context(request, exercise_id, upload_error=error.detail)
+        return render(request, "liaison/exchange/exercise.html", context, status=error.http_status)
+    url = reverse("exchange", args=[exercise_id])
+    return redirect(f"{url}?dataset={result.dataset.pk}#report")
+
+
+def _form_int(request: HttpRequest, name: str) -> int | None:
+    raw = request.POST.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Invalid(_("Choose a data set for '%(name)s'.") % {"name": name}, field=name)
+    return int(raw)
+
+
+def _form_tolerance(request: HttpRequest) -> float | None:
+    raw = request.POST.get("weight_tolerance", "").strip().replace(",", ".")
+    if not raw:
+        return None
+    try:
+        return float(raw) / 100
+    except ValueError:
+        raise Invalid(
+            _("The weight tolerance is a percentage, such as 5."), field="weight_tolerance"
+        ) from None
+
+
+@login_required
+@require_POST
+@page
+def exchange_compare(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    """The page's comparison forms: a list comparison or a mirror comparison."""
+    try:
+        if request.POST.get("comparison") == "list":
+            run = exchange.run_list_comparison(
+                actor=request.user,
+                exercise_id=exercise_id,
+                allowed=_form_int(request, "allowed"),
+                prohibited=_form_int(request, "prohibited"),
+                ip=client_ip(request),
+            )
+        else:
+            digits = request.POST.get("hs_digits", "").strip()
+            run = exchange.run_mirror_comparison(
+                actor=request.user,
+                exercise_id=exercise_id,
+                exports=_form_int(request, "exports"),
+                imports=_form_int(request, "imports"),
+                prohibited=_form_int(request, "prohibited"),
+                weight_tolerance=_form_tolerance(request),
+                hs_digits=int(digits) if digits.isdigit() else None,
+                ip=client_ip(request),
+            )
+    except (Invalid, Conflict) as error:
+        context = _exchange_context(request, exercise_id, compare_error=error.detail)
+        return render(request, "liaison/exchange/exercise.html", context, status=400)
+    return redirect("comparison", run.comparison.pk)
+
+
+@login_required
+@require_GET
 @page
 def comparison_page(request: HttpRequest, comparison_id: int) -> HttpResponse:
-    """A comparison's results (the page itself comes next)."""
-    raise NotFound()
+    """A comparison's counts, its rows side by side (by outcome, a page at a time) and its
+    downloads; a running one shows its progress and refreshes itself."""
+    run = exchange.read_comparison(
+        user=request.user, comparison_id=comparison_id, ip=client_ip(request)
+    )
+    comparison = run.comparison
+    context: dict[str, Any] = {
+        "comparison": comparison,
+        "exercise": comparison.exercise,
+        "document": run.document,
+        "payload": payloads.comparison_payload(comparison, run.document),
+        "outcome": "",
+        "can_hand_over": False,
+    }
+    if run.document is not None and comparison.kind == "mirror":
+        outcome = request.GET.get("outcome", "")
+        rows = compare.filter_rows(run.document["rows"], outcome=outcome)
+        labels = outcome_labels()
+        number = _page_number(request)
+        start = (number - 1) * RESULT_ROWS_PER_PAGE
+        context.update(
+            outcome=outcome,
+            outcome_counts=[
+                (name, labels[name], run.document["summary"].get(name, 0))
+                for name in compare.OUTCOMES
+            ],
+            rows=[_shown_row(row, labels) for row in rows[start : start + RESULT_ROWS_PER_PAGE]],
+            rows_total=len(rows),
+            page_number=number,
+            first_row=start + 1,
+            has_previous=number > 1,
+            has_next=start + RESULT_ROWS_PER_PAGE < len(rows),
+        )
+    return render(request, "liaison/exchange/comparison.html", context)
+
+
+def _page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() and len(raw) < 7 else 1
