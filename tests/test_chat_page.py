@@ -204,8 +204,12 @@ def test_the_page_has_no_inline_script_style_or_handlers(uk_officer: User, room:
     assert page.handler_attributes == []
     assert page.style_attributes == 0
     assert page.style_elements == 0
-    # The translation catalogue (a script file), then the chat client.
-    assert page.script_sources == ["/jsi18n/", "/static/liaison/chat/main.js"]
+    # The menus of every page, the translation catalogue (a script file), then the chat client.
+    assert page.script_sources == [
+        "/static/liaison/menus.js",
+        "/jsi18n/",
+        "/static/liaison/chat/main.js",
+    ]
     assert "json_script" not in response.content.decode()
     assert "/static/liaison/chat.css" in response.content.decode()
 

@@ -67,6 +67,7 @@ export class Composer {
     this.renderPending(entry);
     ready.forEach((upload) => this.uploads.remove(upload));
     input.value = "";
+    input.focus(); // after a tap or click on Send too: the next message starts here
     this.list.scrollToBottom();
     this.flush();
   }

@@ -5,6 +5,7 @@
 // message carries a per-room seq, and the page asks `sync {after_seq}` for anything it missed
 // (sync.js). Messages the user wrote wait in an outbox until acknowledged (outbox.js). User text
 // only ever reaches the page through textContent or DOM-built links (render.js).
+import { Announcer } from "./announce.js";
 import { Composer } from "./composer.js";
 import { readConfig } from "./config.js";
 import { beginEdit, deleteMessage } from "./editing.js";
@@ -44,6 +45,7 @@ function elements() {
     dropHint: $("chat-drop-hint"),
     people: $("chat-people"),
     onlineCount: $("chat-online-count"),
+    announcer: $("chat-announcer"),
   };
 }
 
@@ -61,6 +63,7 @@ function start(root) {
   const access = { canPost: cfg.canPost };
   const status = new StatusLine(ui);
   const notice = (text) => status.notice(text);
+  const announcer = new Announcer({ node: ui.announcer, userId: cfg.userId });
   const clock = makeClock(cfg);
   const people = new People({
     list: ui.people,
@@ -133,6 +136,7 @@ function start(root) {
       case "message.new":
         if (frame.message && typeof frame.message.seq === "number") {
           catchup.received(frame.message);
+          announcer.message(frame.message);
           reads.schedule();
         }
         break;

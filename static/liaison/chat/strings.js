@@ -131,3 +131,8 @@ export const strings = Object.freeze({
   unreadCount: (count) =>
     fill(ngettext("%(count)s unread", "%(count)s unread", count), { count }),
 });
+  // read out by screen readers when a message from someone else arrives
+  announceMessage: (name, text) =>
+    fill(gettext("New message from %(name)s: %(text)s"), { name, text }),
+  announceWithoutText: (name) => fill(gettext("New message from %(name)s"), { name }),
+
