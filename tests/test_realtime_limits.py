@@ -15,9 +15,8 @@ from channels.layers import get_channel_layer
 from websockets.exceptions import ConnectionClosed
 
 from liaison.models import Presence, Room, User
-from liaison.realtime import consumer as consumers
 from liaison.realtime.admission import socket_cap_retry_seconds
-from liaison.realtime.consumer import FrameRate
+from liaison.realtime.limits import FrameRate, frame_rate
 from tests.realtime_support import needs_shared_layer, open_socket
 from tests.test_realtime_consumer import joined
 
@@ -30,7 +29,7 @@ async def _fresh_layer() -> AsyncIterator[None]:
     if hasattr(layer, "flush"):
         await layer.flush()
     yield
-    consumers.frame_rate.reset()
+    frame_rate.reset()
 
 
 # --- through Channels' communicator ------------------------------------------------------------
@@ -57,7 +56,7 @@ async def test_open_sockets_per_person_are_capped_with_a_retry_time(
     settings.LIAISON_WS_MAX_SOCKETS_PER_USER = 2
     first = await joined(ws_headers, uk_officer, room)
     second = await joined(ws_headers, uk_officer, lane_room)
-    third = await consumers_socket(ws_headers, uk_officer, room)
+    third = await refused_socket(ws_headers, uk_officer, room)
     error = await third.expect("error")
     assert error == {
         "type": "error",
@@ -78,7 +77,7 @@ async def test_open_sockets_per_person_are_capped_with_a_retry_time(
         await socket.close()
 
 
-async def consumers_socket(ws_headers: Any, user: User, room: Room) -> Any:
+async def refused_socket(ws_headers: Any, user: User, room: Room) -> Any:
     from tests.test_realtime_consumer import open_socket as open_communicator
 
     return await open_communicator(ws_headers, user, room.pk)
