@@ -19,6 +19,7 @@ from liaison.views import (
     messages,
     profile,
     provisioning,
+    reports,
     security,
     sessions,
 )
@@ -168,6 +169,19 @@ urlpatterns = [
         name="exchange-compare",
     ),
     path("comparisons/<int:comparison_id>/", exchange.comparison_page, name="comparison"),
+    # Seizure reports: posted into a room (API and form), exported for the whole exercise.
+    path("api/v1/rooms/<int:room_id>/reports", reports.room_reports, name="api-room-reports"),
+    path(
+        "api/v1/exercises/<int:exercise_id>/reports",
+        reports.exercise_reports,
+        name="api-exercise-reports",
+    ),
+    path("rooms/<int:room_id>/report/", reports.report_form, name="room-report"),
+    path(
+        "exercises/<int:exercise_id>/data/reports.csv",
+        reports.exercise_reports_download,
+        name="exchange-reports",
+    ),
     # Chat: the officers' room page.
     path("rooms/<int:room_id>/", chat.room_page, name="room"),
     # Messages over HTTP (the same services as the room WebSocket).

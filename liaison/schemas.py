@@ -77,6 +77,23 @@ class MirrorComparisonRequest(Schema):
     hs_digits: Literal[2, 4, 6, 8, 10] | None = None
 
 
+class SeizureReportDraft(Schema):
+    """``POST /api/v1/rooms/<id>/reports``: a seizure report (the service checks the values:
+    the date, a container's check digit, the HS code, the unit, the lengths)."""
+
+    client_id: str
+    date: str
+    place: str
+    commodity: str
+    quantity: Annotated[float, Field(gt=0, le=1e12)]
+    unit: str
+    container_no: str = ""
+    hs_code: str = ""
+    concealment: str = ""
+    agencies: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=10)] = []
+    notes: str = ""
+
+
 column_mapping: TypeAdapter[dict[str, str]] = TypeAdapter(
     dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=200)]],
     config=ConfigDict(strict=True),

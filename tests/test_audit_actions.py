@@ -49,6 +49,7 @@ from liaison.services import (
     sessions,
     twofactor,
 )
+from liaison.services import reports as exchange_reports
 from tests.audit_helpers import head_seq, private_checkpoint_store, say
 from tests.exchange_support import SAMPLE_FILES, sample
 from tests.factories import ExerciseFactory, UserFactory
@@ -413,6 +414,22 @@ def _comparison_exported(w: World) -> None:
     )
 
 
+def _report_exported(w: World) -> None:
+    exchange_reports.post_report(
+        sender=w.gz_officer,
+        room_id=w.room.pk,
+        client_id="seizure",
+        fields={
+            "date": "2026-11-12",
+            "place": "Nansha",
+            "commodity": "Plastic waste",
+            "quantity": 20,
+            "unit": "t",
+        },
+    )
+    exchange_reports.export_reports(user=w.uk_officer, exercise_id=w.exercise.pk)
+
+
 def _kek_added(w: World) -> None:
     w.own_keyring()
     keys.add_kek(actor=None, actor_label="manage.py keys")
@@ -506,6 +523,7 @@ CASES: dict[str, Callable[[World], None]] = {
     "comparison.run": _comparison_run,
     "comparison.viewed": _comparison_viewed,
     "comparison.exported": _comparison_exported,
+    "report.exported": _report_exported,
     "keys.kek_added": _kek_added,
     "keys.kek_rotated": _kek_rotated,
     "keys.kek_retired": _kek_retired,

@@ -841,7 +841,7 @@ def _read_declarations(
                 container_at,
                 "container_no",
                 "duplicate_container",
-                _("Container %(value)s is already declared on row %(row)s.")
+                _("Container number %(value)s is already declared on row %(row)s.")
                 % {"value": container, "row": first_row[container]},
             )
             bad = True

@@ -4,6 +4,7 @@ import { el } from "./dom.js";
 import { formatSize } from "./format.js";
 import { linkTokens, sameOriginPath } from "./linkify.js";
 import { agencyName } from "./people.js";
+import { renderReport } from "./reports.js";
 import { strings } from "./strings.js";
 
 const NEAR_BOTTOM_PX = 80;
@@ -190,7 +191,7 @@ export class MessageList {
       body.textContent = strings.deleted;
     } else {
       if (message.deleted) li.append(el("div", "msg-deleted-note", strings.deletedForAuditors));
-      appendLinkified(body, text || "");
+      if (!(message.kind === "report" && renderReport(body, text))) appendLinkified(body, text || "");
     }
     li.append(body);
 
