@@ -169,6 +169,16 @@ urlpatterns = [
         name="exchange-compare",
     ),
     path("comparisons/<int:comparison_id>/", exchange.comparison_page, name="comparison"),
+    path(
+        "api/v1/comparisons/<int:comparison_id>/handover",
+        exchange.comparison_handover,
+        name="api-comparison-handover",
+    ),
+    path(
+        "comparisons/<int:comparison_id>/handover/",
+        exchange.comparison_handover_page,
+        name="comparison-handover",
+    ),
     # Seizure reports: posted into a room (API and form), exported for the whole exercise.
     path("api/v1/rooms/<int:room_id>/reports", reports.room_reports, name="api-room-reports"),
     path(

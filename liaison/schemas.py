@@ -77,6 +77,12 @@ class MirrorComparisonRequest(Schema):
     hs_digits: Literal[2, 4, 6, 8, 10] | None = None
 
 
+class HandoverRequest(Schema):
+    """``POST /api/v1/comparisons/<id>/handover``: the departments receiving the package."""
+
+    recipient: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class SeizureReportDraft(Schema):
     """``POST /api/v1/rooms/<id>/reports``: a seizure report (the service checks the values:
     the date, a container's check digit, the HS code, the unit, the lengths)."""

@@ -414,6 +414,13 @@ def _comparison_exported(w: World) -> None:
     )
 
 
+def _comparison_handed_over(w: World) -> None:
+    run = _comparison(w)
+    exchange.hand_over_comparison(
+        user=w.uk_officer, comparison_id=run.comparison.pk, recipient="Environment Agency"
+    )
+
+
 def _report_exported(w: World) -> None:
     exchange_reports.post_report(
         sender=w.gz_officer,
@@ -523,6 +530,7 @@ CASES: dict[str, Callable[[World], None]] = {
     "comparison.run": _comparison_run,
     "comparison.viewed": _comparison_viewed,
     "comparison.exported": _comparison_exported,
+    "comparison.handed_over": _comparison_handed_over,
     "report.exported": _report_exported,
     "keys.kek_added": _kek_added,
     "keys.kek_rotated": _kek_rotated,

@@ -2,6 +2,7 @@
 
     python offline_verifier.py EXPORT_DIR --public-key KEY
     python -m liaison.audit.offline_verifier EXPORT_DIR --public-key KEY    # from a checkout
+    python offline_verifier.py HANDOVER.zip --public-key KEY               # a hand-over package
 
 ``KEY`` is the export signer's Ed25519 public key (base64 of its 32 raw bytes, or PEM), or the
 path of a file holding it; obtain it from the operator out of band (``manage.py audit
@@ -16,6 +17,10 @@ What is checked:
 - each room's messages in ``transcript.jsonl`` form an unbroken hash chain from the first
   message to the head the manifest names (the decrypted text cannot be checked against the
   ciphertext without the keys; the signature vouches for it).
+
+A data exchange hand-over package (``liaison-handover``: a comparison's result as CSV and XLSX
+with a signed manifest naming the exercise, the comparison, its inputs and the departments it
+went to) is checked the same way, signature and files, as a directory or as the ZIP itself.
 
 This file deliberately imports no Django and nothing else from Liaison, so an outside party can
 run it alone (``liaison.audit`` loads its other modules only on first use, so ``-m`` does not
@@ -46,6 +51,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 FORMAT = "liaison-audit-export"
+HANDOVER_FORMAT = "liaison-handover"
+MAX_PACKAGE_MEMBER_BYTES = 1024 * 1024 * 1024
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 EVENTS = "events.jsonl"
@@ -67,6 +74,8 @@ class ExportCheck:
     messages: int = 0
     rooms: int = 0
     exercise: str = ""
+    format: str = FORMAT
+    files: int = 0
 
     @property
     def ok(self) -> bool:
@@ -265,9 +274,10 @@ def verify_export(directory: str | Path, public_key: Ed25519PublicKey) -> Export
     except ValueError:
         check.problems.append(f"{MANIFEST} is signed but is not JSON.")
         return check
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        check.problems.append(f"{MANIFEST} is not a {FORMAT} manifest.")
+    if not isinstance(manifest, dict) or manifest.get("format") not in {FORMAT, HANDOVER_FORMAT}:
+        check.problems.append(f"{MANIFEST} is not a {FORMAT} or {HANDOVER_FORMAT} manifest.")
         return check
+    check.format = manifest["format"]
     check.exercise = str(manifest.get("exercise", {}).get("code", ""))
     listed: set[str] = set()
     for entry in manifest.get("files", []):
@@ -285,7 +295,12 @@ def verify_export(directory: str | Path, public_key: Ed25519PublicKey) -> Export
             check.problems.append(f"{name} is {size} bytes, the manifest says {entry.get('size')}.")
         elif digest != entry.get("sha256"):
             check.problems.append(f"{name} does not match its SHA-256 in the manifest: altered.")
+        else:
+            check.files += 1
     if not check.ok:
+        return check
+    if check.format == HANDOVER_FORMAT:
+        _check_signer(manifest, public_key, check)
         return check
     for required in (EVENTS, TRANSCRIPT):
         if required not in listed:
@@ -298,20 +313,59 @@ def verify_export(directory: str | Path, public_key: Ed25519PublicKey) -> Export
     _check_events(root / EVENTS, manifest, check)
     if check.ok:
         _check_transcript(root / TRANSCRIPT, manifest, check)
+    _check_signer(manifest, public_key, check)
+    return check
+
+
+def _check_signer(
+    manifest: dict[str, Any], public_key: Ed25519PublicKey, check: ExportCheck
+) -> None:
     signer = manifest.get("signature", {}).get("public_key")
     given = base64.b64encode(
         public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     ).decode()
     if check.ok and signer and signer != given:
         check.notes.append("The manifest names another public key than the one given.")
-    return check
+
+
+def verify_package(path: str | Path, public_key: Ed25519PublicKey) -> ExportCheck:
+    """Check an export or hand-over package given as a directory or as its ZIP file (whose
+    members are unpacked, by safe name only, into a temporary directory first)."""
+    import tempfile
+    import zipfile
+
+    source = Path(path)
+    if not source.is_file():
+        return verify_export(source, public_key)
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError):
+        check = ExportCheck(directory=str(source))
+        check.problems.append(f"{source} is neither a directory nor a ZIP package.")
+        return check
+    with archive, tempfile.TemporaryDirectory(prefix="liaison-verify-") as work:
+        for member in archive.infolist():
+            if member.is_dir():
+                continue
+            if not _safe_name(member.filename) or member.file_size > MAX_PACKAGE_MEMBER_BYTES:
+                check = ExportCheck(directory=str(source))
+                check.problems.append(f"The package holds an unsafe member {member.filename!r}.")
+                return check
+            with archive.open(member) as handle, open(Path(work) / member.filename, "wb") as out:
+                while chunk := handle.read(CHUNK):
+                    out.write(chunk)
+        check = verify_export(work, public_key)
+        check.directory = str(source)
+        return check
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Verify a signed Liaison audit export offline (needs only 'cryptography')."
     )
-    parser.add_argument("directory", help="the export directory (holding manifest.json)")
+    parser.add_argument(
+        "directory", help="the export directory (holding manifest.json), or a package's ZIP"
+    )
     parser.add_argument(
         "--public-key",
         required=True,
@@ -323,9 +377,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyProblem as exc:
         print(f"Unusable public key: {exc}.", file=sys.stderr)
         return 2
-    check = verify_export(args.directory, key)
+    check = verify_package(args.directory, key)
     for note in check.notes:
         print(f"note: {note}")
+    if check.ok and check.format == HANDOVER_FORMAT:
+        print(
+            f"OK: hand-over package of {check.exercise} verified: signature valid, "
+            f"{check.files} files intact."
+        )
+        return 0
     if check.ok:
         print(
             f"OK: export of {check.exercise} verified: signature valid, {check.events} events "

@@ -436,7 +436,9 @@ def comparison_page(request: HttpRequest, comparison_id: int) -> HttpResponse:
         "document": run.document,
         "payload": payloads.comparison_payload(comparison, run.document),
         "outcome": "",
-        "can_hand_over": False,
+        "can_hand_over": run.document is not None
+        and run.membership is not None
+        and run.membership.role != "observer",
     }
     if run.document is not None and comparison.kind == "mirror":
         outcome = request.GET.get("outcome", "")
@@ -463,3 +465,32 @@ def comparison_page(request: HttpRequest, comparison_id: int) -> HttpResponse:
 def _page_number(request: HttpRequest) -> int:
     raw = request.GET.get("page", "1")
     return max(1, int(raw)) if raw.isdigit() and len(raw) < 7 else 1
+
+
+@api_endpoint("POST")
+def comparison_handover(request: HttpRequest, comparison_id: int) -> HttpResponse:
+    """``{"recipient": "..."}`` → the signed hand-over package (ZIP)."""
+    body = schemas.parse(schemas.HandoverRequest, parse_json(request))
+    return file_response(
+        exchange.hand_over_comparison(
+            user=request.user,
+            comparison_id=comparison_id,
+            recipient=body.recipient,
+            ip=client_ip(request),
+        )
+    )
+
+
+@login_required
+@require_POST
+@page
+def comparison_handover_page(request: HttpRequest, comparison_id: int) -> HttpResponse:
+    """The results page's hand-over form: the package downloads at once."""
+    return file_response(
+        exchange.hand_over_comparison(
+            user=request.user,
+            comparison_id=comparison_id,
+            recipient=request.POST.get("recipient", ""),
+            ip=client_ip(request),
+        )
+    )
