@@ -110,7 +110,9 @@ def test_the_rendered_sign_in_and_security_pages_have_no_inline_code(
 @pytest.mark.django_db
 def test_the_sign_in_page_tells_developers_how_to_get_demo_codes(client: Client) -> None:
     html = client.get("/login/").content.decode()
-    assert "python manage.py demo --otp EMAIL" in html
+    # Commands that work as printed in a checkout where `make run` has run.
+    assert "<code>make otp EMAIL=…</code>" in html
+    assert "<code>.venv/bin/python manage.py demo</code>" in html
 
 
 @pytest.mark.django_db
@@ -120,4 +122,5 @@ def test_the_sign_in_page_says_nothing_of_demo_codes_in_production(
     settings.PRODUCTION = True
     html = client.get("/login/").content.decode()
     assert "--otp" not in html
+    assert "make otp" not in html
     assert "manage.py demo" not in html

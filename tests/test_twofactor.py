@@ -14,7 +14,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from liaison import events
-from liaison.errors import PermissionDenied
+from liaison.errors import Invalid, PermissionDenied
 from liaison.models import AuditEvent, RecoveryCode, User, UserSession
 from liaison.services import accounts, twofactor
 from tests.security_support import (
@@ -286,6 +286,56 @@ def test_enrolment_is_confirmed_with_a_code_and_shows_ten_recovery_codes(
     assert client.get("/").status_code == 200
     # Set up once: the page now leads on.
     assert client.get("/account/2fa/setup/").status_code == 302
+
+
+def test_a_right_code_just_after_a_wrong_one_is_told_to_wait_not_that_it_does_not_match(
+    client: Client, uk_officer: User, password: str, time_machine: Any
+) -> None:
+    time_machine.move_to("2026-03-02 09:00:05+00:00", tick=False)
+    password_step(client, uk_officer, password)
+    page = client.get("/account/2fa/setup/").content.decode()
+    assert "After a wrong one, Liaison waits a moment" in page
+    device = TOTPDevice.objects.get(user=uk_officer, confirmed=False)
+    assert client.post("/account/2fa/setup/", {"code": wrong_code(device)}).status_code == 400
+
+    # Within the second django-otp waits after a failure, the right code is not checked at all:
+    # the officer is told to wait (and the wait does not grow).
+    time_machine.shift(0.5)
+    refused = client.post("/account/2fa/setup/", {"code": current_code(device)})
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "wait 1 second, then enter the code the app shows" in text
+    assert "does not match" not in text
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 1
+    assert not device.confirmed
+
+    time_machine.shift(1)
+    response = client.post("/account/2fa/setup/", {"code": current_code(device)})
+    assert response.status_code == 200
+    device.refresh_from_db()
+    assert device.confirmed
+
+
+def test_the_wait_after_several_wrong_codes_is_counted_in_seconds(
+    uk_officer: User, time_machine: Any
+) -> None:
+    time_machine.move_to("2026-03-02 09:00:05+00:00", tick=False)
+    device = twofactor.begin_enrolment(user=uk_officer)
+    for _ in range(3):
+        with pytest.raises(Invalid):
+            twofactor.confirm_enrolment(user=uk_officer, token=wrong_code(device), ip=None)
+        time_machine.shift(10)
+    device.refresh_from_db()
+    assert twofactor.seconds_to_wait(device) == 0
+    with pytest.raises(Invalid):
+        twofactor.confirm_enrolment(user=uk_officer, token=wrong_code(device), ip=None)
+    device.refresh_from_db()
+    # Four failures in a row: 8 seconds from the last one.
+    assert twofactor.seconds_to_wait(device) == 8
+    time_machine.shift(5.5)
+    with pytest.raises(Invalid, match="wait 3 seconds"):
+        twofactor.confirm_enrolment(user=uk_officer, token=current_code(device), ip=None)
 
 
 def test_an_unverified_session_is_sent_to_the_second_step(client: Client, uk_officer: User) -> None:

@@ -163,7 +163,10 @@ def current_demo_code(email: str) -> str:
     user = User.objects.filter(email=email).first()
     device = confirmed_device(user) if user is not None else None
     if device is None:
-        raise Invalid(f"{email} has no authenticator yet: run `python manage.py demo` first.")
+        raise Invalid(
+            f"{email} has no authenticator yet: run `make run` "
+            "(or `.venv/bin/python manage.py demo`) first."
+        )
     code = code_for(device)
     if code is None:
         raise Invalid("The current and the next code were both used already: try again in 30 s.")

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import io
+import math
 import re
 import secrets
 import time
@@ -25,7 +26,7 @@ from typing import Any
 import segno
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 from django_otp.oath import TOTP
@@ -145,17 +146,33 @@ def begin_enrolment(*, user: User) -> TOTPDevice:
     return device
 
 
+def seconds_to_wait(device: TOTPDevice) -> int:
+    """How long the device still refuses to check a code after a wrong one (django-otp waits
+    1 s after the first failure, then 2, 4, 8…); 0 when it checks codes now."""
+    allowed, details = device.verify_is_allowed()
+    if allowed or not details or "locked_until" not in details:
+        return 0
+    remaining = (details["locked_until"] - timezone.now()).total_seconds()
+    return max(1, math.ceil(remaining))
+
+
 def confirm_enrolment(*, user: User, token: str, ip: str | None) -> tuple[TOTPDevice, list[str]]:
     """Confirm the device being set up with a code from the app; returns the device and the
-    ten new recovery codes (in clear, to show once)."""
+    ten new recovery codes (in clear, to show once).
+
+    After a wrong code the device refuses to check codes for a moment, and checking one then
+    would fail even when it is right (and lengthen the wait): the officer is told to wait.
+    """
     token = (token or "").strip().replace(" ", "")
     if not TOTP_PATTERN.fullmatch(token):
         raise Invalid(gettext("Enter the 6-digit code your authenticator app shows."), field="code")
+    wait = 0
     with transaction.atomic():
         device = _device_being_set_up(user)
         if device is None:
             raise Invalid(gettext("Start the set-up again: no authenticator is being set up."))
-        if not device.verify_token(token):
+        wait = seconds_to_wait(device)
+        if wait or not device.verify_token(token):
             verified = False
         else:
             verified = True
@@ -166,10 +183,23 @@ def confirm_enrolment(*, user: User, token: str, ip: str | None) -> tuple[TOTPDe
             audit.record(
                 actor=user, action="auth.2fa_enrolled", target=user, ip=ip, device=device.pk
             )
+    if wait:
+        raise Invalid(
+            ngettext(
+                "After a wrong code Liaison waits a moment before checking the next one: wait "
+                "%(seconds)s second, then enter the code the app shows.",
+                "After a wrong code Liaison waits a moment before checking the next one: wait "
+                "%(seconds)s seconds, then enter the code the app shows.",
+                wait,
+            )
+            % {"seconds": wait},
+            field="code",
+        )
     if not verified:
         raise Invalid(
             gettext(
-                "That code does not match. Check the time on your phone and enter the current code."
+                "That code does not match. Check the time on your phone and enter the current "
+                "code (wait a second or two before trying again)."
             ),
             field="code",
         )

@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 f"  {user['role']:<8} {user['email']:<34} {user['password']:<24} {user['display_name']} ({user['agency']})"
             )
         self.stdout.write(
-            "  two-factor: `python manage.py demo --otp EMAIL` prints an account's current code"
+            "  two-factor: `make otp EMAIL=<address>` prints an account's current code"
         )
         for exercise in world["exercises"]:
             rooms = ", ".join(room["name"] for room in exercise["rooms"])
