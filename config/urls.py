@@ -8,7 +8,9 @@ from django.views.i18n import JavaScriptCatalog
 from liaison import metrics
 from liaison.views import (
     accounts,
+    acknowledgements,
     attachments,
+    attention,
     auditing,
     chat,
     exchange,
@@ -198,6 +200,18 @@ urlpatterns = [
     path("api/v1/rooms/<int:room_id>/messages", messages.room_messages, name="api-room-messages"),
     path("api/v1/rooms/<int:room_id>/read", messages.room_read, name="api-room-read"),
     path("api/v1/unread", messages.unread, name="api-unread"),
+    # Attention: acknowledging, counts per room, a room's notification settings, search.
+    path(
+        "api/v1/rooms/<int:room_id>/messages/<int:seq>/ack",
+        acknowledgements.acknowledge,
+        name="api-message-ack",
+    ),
+    path("api/v1/attention", attention.counts, name="api-attention"),
+    path(
+        "api/v1/rooms/<int:room_id>/preferences",
+        attention.room_preferences,
+        name="api-room-preferences",
+    ),
     # Attachments: streamed encrypted upload, verified download, thumbnails.
     path(
         "api/v1/rooms/<int:room_id>/attachments",
@@ -221,6 +235,11 @@ urlpatterns = [
     path("audit/exercises/<int:exercise_id>/", auditing.exercise, name="audit-exercise"),
     path("audit/exercises/<int:exercise_id>/search/", auditing.search, name="audit-search"),
     path("audit/exercises/<int:exercise_id>/export/", auditing.export, name="audit-export"),
+    path(
+        "audit/exercises/<int:exercise_id>/acknowledgements.csv",
+        acknowledgements.export,
+        name="audit-acknowledgements",
+    ),
     path("audit/rooms/<int:room_id>/", auditing.transcript, name="audit-transcript"),
 ]
 

@@ -37,6 +37,24 @@ ROOM_CLOSED = "room.closed"
 USER_REVOKED = "user.revoked"
 USER_GRANT_CHANGED = "user.grant.changed"
 USER_SESSION_ENDED = "user.session.ended"
+# Room events a room socket passes on (the ones above that close or narrow it are not among them).
+ROOM_ACK_UPDATED = "room.ack.updated"
+LIVE_ROOM_EVENTS = (
+    ROOM_MESSAGE_NEW,
+    ROOM_MESSAGE_UPDATED,
+    ROOM_TYPING,
+    ROOM_READ,
+    ROOM_PRESENCE,
+    ROOM_ACK_UPDATED,
+)
+# What asks for an officer's attention, for the attention socket (``/ws/attention/``): activity
+# in an exercise's rooms (to ``exercise.<id>``), and to one person (``user.<id>``) a notice
+# (mentioned, asked to acknowledge, replied to) or their exact counts for some rooms. A room
+# socket, which also hears ``user.<id>``, leaves these alone.
+ATTENTION_ACTIVITY = "attention.activity"
+ATTENTION_NOTICE = "attention.notice"
+ATTENTION_COUNTS = "attention.counts"
+ATTENTION_EVENTS = (ATTENTION_ACTIVITY, ATTENTION_NOTICE, ATTENTION_COUNTS)
 
 Pending = list[tuple[str, dict[str, Any]]]
 
@@ -49,6 +67,17 @@ def room_group(room_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def exercise_group(exercise_id: int) -> str:
+    """Attention sockets of the exercise's current members: activity in its rooms."""
+    return f"exercise.{exercise_id}"
+
+
+def attention_event(event_type: str, frame: dict[str, Any], *, epoch: int = 0) -> dict[str, Any]:
+    """An attention event: its frame encoded once; ``epoch`` is the room's access epoch for
+    activity, so an attention socket re-checks a membership that may have ended."""
+    return {"type": event_type, "frame": encode(frame), "epoch": epoch}
 
 
 def encode(frame: dict[str, Any]) -> str:

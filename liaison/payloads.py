@@ -12,15 +12,20 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import Prefetch
+
 from liaison import audit, crypto
 from liaison.crypto import records
 from liaison.models import (
+    Acknowledgement,
+    AckRequest,
     Attachment,
     Comparison,
     Dataset,
     Exercise,
     Invitation,
     Membership,
+    Mention,
     Message,
     MessageRevision,
     Room,
@@ -99,6 +104,7 @@ def attachment_payload(attachment: Attachment) -> dict[str, Any]:
         "has_thumbnail": has_thumbnail,
         "width": attachment.width,
         "height": attachment.height,
+        "marking": attachment.marking or None,
         "download_url": f"/api/v1/attachments/{attachment.pk}",
         "thumbnail_url": f"/api/v1/attachments/{attachment.pk}/thumbnail"
         if has_thumbnail
@@ -139,12 +145,14 @@ def message_payload(
     for_auditor: bool = False,
     attachments: list[dict[str, Any]] | None = None,
     body: str | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The message object of the protocol (docs/api/websocket.md).
 
     Members never see a deleted body; auditors see it along with every revision. A shredded
     room shows the retention notice, a row that fails to authenticate shows no text at all.
-    Pass ``body`` when the caller holds the current plaintext (saves a decryption).
+    Pass ``body`` when the caller holds the current plaintext (saves a decryption), and
+    ``extras`` (``message_extras``) when it holds the reply, mentions and acknowledgements.
     """
     deleted = message.deleted_at is not None
     payload: dict[str, Any] = {
@@ -161,6 +169,7 @@ def message_payload(
         if attachments is not None
         else attachment_payloads_for_messages([message.pk]).get(message.pk, []),
         "shredded": False,
+        **(extras if extras is not None else message_extras([message])[message.pk]),
     }
     if deleted and not for_auditor:
         return payload
@@ -224,9 +233,13 @@ def _record_integrity_failure(message: Message) -> None:
 def message_payloads(messages: Sequence[Message], *, for_auditor: bool = False) -> list[dict]:
     """Message objects for a page of messages (loaded with ``with_payload_relations``)."""
     attachments = attachment_payloads_for_messages([message.pk for message in messages])
+    extras = message_extras(messages)
     return [
         message_payload(
-            message, for_auditor=for_auditor, attachments=attachments.get(message.pk, [])
+            message,
+            for_auditor=for_auditor,
+            attachments=attachments.get(message.pk, []),
+            extras=extras[message.pk],
         )
         for message in messages
     ]
@@ -438,3 +451,125 @@ def comparison_payload(
         body["rows"] = list(rows)
         body["rows_total"] = rows_total if rows_total is not None else len(rows)
     return body
+
+
+# --- what a message asks of its readers: replies, mentions, acknowledgements, markings ---------
+
+# How much of a replied-to message a reply quotes.
+REPLY_EXCERPT_CHARS = 160
+
+
+def excerpt(text: str, limit: int = REPLY_EXCERPT_CHARS) -> str:
+    """The start of a text on one line, cut at ``limit`` characters with an ellipsis."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def reply_payload(parent: Message | None, seq: int) -> dict[str, Any]:
+    """The quoted parent of a reply: who wrote it and the start of its current text (none for a
+    deleted, destroyed or unreadable parent, or one not found)."""
+    if parent is None:
+        return {"seq": seq, "sender": None, "excerpt": None, "deleted": False}
+    quoted: str | None = None
+    if parent.deleted_at is None:
+        try:
+            revisions = _revisions(parent)
+            text = (
+                records.open_revision(revisions[-1], parent)
+                if revisions
+                else records.open_message_body(parent)
+            )
+            quoted = excerpt(text)
+        except crypto.ContentShredded:
+            quoted = crypto.ContentShredded.user_text
+        except crypto.CryptoError:
+            quoted = None
+    return {
+        "seq": seq,
+        "sender": person_payload(parent.sender),
+        "excerpt": quoted,
+        "deleted": parent.deleted_at is not None,
+    }
+
+
+def ack_payload(request: AckRequest, rows: Iterable[Acknowledgement]) -> dict[str, Any]:
+    """An acknowledgement request: whom it asked (``requested``: agencies and people named,
+    both empty for everyone who may post), by when, and each addressee with the time they
+    acknowledged (``null`` until they do)."""
+    addressed = request.addressed or {}
+    return {
+        "requested": {
+            "agencies": list(addressed.get("agencies", [])),
+            "users": list(addressed.get("users", [])),
+        },
+        "created_at": _message_time(request.created_at),
+        "due_at": _message_time(request.due_at),
+        "by": [
+            {"user": person_payload(row.user), "at": _message_time(row.acknowledged_at)}
+            for row in rows
+        ],
+    }
+
+
+def message_extras(messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
+    """Per message id: ``reply`` (the quoted parent, or null), ``mentions`` (the sender's
+    declaration and ``all``, every person it reaches; null when none), ``ack`` (the
+    acknowledgement request, or null) and ``marking``. A few queries for a whole page."""
+    result: dict[int, dict[str, Any]] = {
+        message.pk: {
+            "reply": None,
+            "mentions": None,
+            "ack": None,
+            "marking": message.marking or None,
+        }
+        for message in messages
+    }
+    if not messages:
+        return result
+    wanted = {(m.room_id, m.reply_to_seq) for m in messages if m.reply_to_seq}
+    if wanted:
+        parents: dict[tuple[int, int], Message] = {}
+        for room_id in {room_id for room_id, _ in wanted}:
+            seqs = [seq for room, seq in wanted if room == room_id]
+            rows = with_payload_relations(Message.objects.filter(room_id=room_id, seq__in=seqs))
+            parents.update({(row.room_id, row.seq): row for row in rows})
+        for message in messages:
+            if message.reply_to_seq:
+                parent = parents.get((message.room_id, message.reply_to_seq))
+                result[message.pk]["reply"] = reply_payload(parent, message.reply_to_seq)
+    mentioning = [message.pk for message in messages if message.mentions]
+    if mentioning:
+        reached: dict[int, list[int]] = {}
+        rows = Mention.objects.filter(message_id__in=mentioning).order_by("user_id")
+        for message_id, user_id in rows.values_list("message_id", "user_id"):
+            reached.setdefault(message_id, []).append(user_id)
+        for message in messages:
+            if message.mentions:
+                result[message.pk]["mentions"] = mentions_payload(
+                    message.mentions, reached.get(message.pk, [])
+                )
+    requests = AckRequest.objects.filter(message_id__in=list(result)).prefetch_related(
+        ack_rows_prefetch()
+    )
+    for request in requests:
+        result[request.message_id]["ack"] = ack_payload(request, request.rows.all())
+    return result
+
+
+def mentions_payload(declared: dict[str, Any], reached: Iterable[int]) -> dict[str, Any]:
+    return {
+        "users": list(declared.get("users", [])),
+        "agencies": list(declared.get("agencies", [])),
+        "room": bool(declared.get("room", False)),
+        "all": sorted(set(reached)),
+    }
+
+
+def ack_rows_prefetch() -> Prefetch:
+    """An acknowledgement request's addressees, by name, with their people loaded."""
+    return Prefetch(
+        "rows",
+        queryset=Acknowledgement.objects.select_related("user", "user__agency").order_by(
+            "user__display_name", "user_id"
+        ),
+    )

@@ -38,6 +38,32 @@ class Schema(BaseModel):
 # --- shapes shared by the socket and HTTP -------------------------------------------------------
 
 
+# An agency's code, as ``@agency`` mentions and acknowledgement requests name it.
+AgencyCode = Annotated[str, Field(min_length=1, max_length=32)]
+# A handling marking of the exercise (``OFFICIAL``, ``OFFICIAL-SENSITIVE``, ...).
+Marking = Annotated[str, Field(min_length=1, max_length=40)]
+# How long addressees have to acknowledge before the request is overdue: up to a week.
+DueMinutes = Annotated[int, Field(ge=1, le=7 * 24 * 60)]
+
+
+class MentionSpec(Schema):
+    """Who a message mentions, as the composer resolved it: people by user id, agencies by
+    code, and ``room`` for everyone in the room. The service refuses anyone not a member."""
+
+    users: Annotated[list[RecordId], Field(max_length=50)] = []
+    agencies: Annotated[list[AgencyCode], Field(max_length=20)] = []
+    room: bool = False
+
+
+class AckSpec(Schema):
+    """An acknowledgement request: from the named agencies and people, or (both empty) from
+    everyone who may post in the room; overdue after ``due_minutes`` (default 60)."""
+
+    agencies: Annotated[list[AgencyCode], Field(max_length=20)] = []
+    users: Annotated[list[RecordId], Field(max_length=50)] = []
+    due_minutes: DueMinutes | None = None
+
+
 class MessageDraft(Schema):
     """A new message: the ``message.send`` frame and ``POST /api/v1/rooms/<id>/messages``."""
 
@@ -46,6 +72,17 @@ class MessageDraft(Schema):
     reply_to: Seq | None = None
     attachments: list[RecordId] | None = None
     kind: Literal["text", "alert"] = "text"
+    mentions: MentionSpec | None = None
+    ack: AckSpec | None = None
+    marking: Marking | None = None
+
+
+class RoomPreferences(Schema):
+    """``POST /api/v1/rooms/<id>/preferences``: mute the room, or be notified of every
+    message in it (either may be left out)."""
+
+    muted: bool | None = None
+    notify_all: bool | None = None
 
 
 class ReadPosition(Schema):
@@ -165,6 +202,11 @@ class PingFrame(Schema):
     type: Literal["ping"]
 
 
+class AckFrame(Schema):
+    type: Literal["ack"]
+    seq: Seq
+
+
 ClientFrame = Annotated[
     MessageSendFrame
     | MessageEditFrame
@@ -173,7 +215,8 @@ ClientFrame = Annotated[
     | HistoryFrame
     | TypingFrame
     | ReadFrame
-    | PingFrame,
+    | PingFrame
+    | AckFrame,
     Field(discriminator="type"),
 ]
 client_frame: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
@@ -190,6 +233,7 @@ FRAME_SCHEMAS: dict[str, type[Schema]] = {
         TypingFrame,
         ReadFrame,
         PingFrame,
+        AckFrame,
     )
 }
 

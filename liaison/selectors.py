@@ -26,13 +26,16 @@ from django.utils.translation import gettext as _
 from liaison import access, payloads
 from liaison.errors import Invalid
 from liaison.models import (
+    Acknowledgement,
     Exercise,
     GroupRole,
     Membership,
+    Mention,
     Message,
     ReadMarker,
     Role,
     Room,
+    RoomPreference,
     User,
 )
 
@@ -196,3 +199,108 @@ def unread_counts(*, user: User) -> dict[int, int]:
     result = dict.fromkeys(room_ids, 0)
     result.update({row["room_id"]: row["unread"] for row in counts})
     return result
+
+
+def last_read_seq(*, user: User, room: Room) -> int | None:
+    """How far ``user`` has read in ``room``; ``None`` before their first read."""
+    marker = ReadMarker.objects.filter(user=user, room=room).values_list("last_read_seq", flat=True)
+    return marker.first()
+
+
+def first_room(*, user: User, exercise_id: int) -> Room | None:
+    """The exercise's first room that ``user`` may read (its default room, made with it)."""
+    return readable_rooms(user).filter(exercise_id=exercise_id).order_by("created_at", "pk").first()
+
+
+# --- attention: unread messages, mentions, acknowledgements awaited, last activity --------------
+
+
+def _read_up_to(user: User, room_ref: str) -> Any:
+    marker = ReadMarker.objects.filter(user=user, room_id=OuterRef(room_ref)).values(
+        "last_read_seq"
+    )[:1]
+    return Coalesce(Subquery(marker), Value(0), output_field=IntegerField())
+
+
+def attention_counts(*, user: User, room_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Per readable room (or the given ones among them): ``unread`` (messages by others, not
+    deleted, after the read marker), ``mentions`` (those of them that mention the reader),
+    ``acks`` (acknowledgements asked of the reader and not given), ``read_seq``, ``last_seq``,
+    ``last_at`` and the reader's ``muted``/``notify_all``. Six queries, whatever the rooms."""
+    rooms = readable_rooms(user)
+    if room_ids is not None:
+        rooms = rooms.filter(pk__in=room_ids)
+    room_rows = list(rooms.values_list("pk", "exercise_id", "last_seq"))
+    if not room_rows:
+        return {}
+    ids = [row[0] for row in room_rows]
+    unread = dict.fromkeys(ids, 0)
+    unread.update(unread_counts_in(user=user, room_ids=ids))
+    mentions = dict(
+        Mention.objects.filter(
+            user=user, message__room_id__in=ids, message__deleted_at__isnull=True
+        )
+        .annotate(read_up_to=_read_up_to(user, "message__room_id"))
+        .filter(message__seq__gt=F("read_up_to"))
+        .values("message__room_id")
+        .annotate(n=Count("pk"))
+        .values_list("message__room_id", "n")
+    )
+    acks = dict(
+        Acknowledgement.objects.filter(
+            user=user,
+            acknowledged_at__isnull=True,
+            request__message__room_id__in=ids,
+            request__message__deleted_at__isnull=True,
+        )
+        .values("request__message__room_id")
+        .annotate(n=Count("pk"))
+        .values_list("request__message__room_id", "n")
+    )
+    markers = dict(
+        ReadMarker.objects.filter(user=user, room_id__in=ids).values_list(
+            "room_id", "last_read_seq"
+        )
+    )
+    # The newest message of each room is the one at the room's last seq (an indexed lookup).
+    last_at = dict(
+        Message.objects.filter(room_id__in=ids, seq=F("room__last_seq")).values_list(
+            "room_id", "created_at"
+        )
+    )
+    preferences = {
+        row.room_id: row for row in RoomPreference.objects.filter(user=user, room_id__in=ids)
+    }
+    result: dict[int, dict[str, Any]] = {}
+    for room_id, exercise_id, last_seq in room_rows:
+        preference = preferences.get(room_id)
+        result[room_id] = {
+            "exercise": exercise_id,
+            "unread": unread.get(room_id, 0),
+            "mentions": mentions.get(room_id, 0),
+            "acks": acks.get(room_id, 0),
+            "read_seq": markers.get(room_id, 0),
+            "last_seq": last_seq,
+            "last_at": payloads.iso_utc(last_at.get(room_id), timespec="milliseconds"),
+            "muted": bool(preference and preference.muted),
+            "notify_all": bool(preference and preference.notify_all),
+        }
+    return result
+
+
+def unread_counts_in(*, user: User, room_ids: list[int]) -> dict[int, int]:
+    """``unread_counts`` for the given rooms (the caller checked they are readable)."""
+    counts = (
+        Message.objects.filter(room_id__in=room_ids, deleted_at__isnull=True)
+        .exclude(sender=user)
+        .annotate(read_up_to=_read_up_to(user, "room_id"))
+        .filter(seq__gt=F("read_up_to"))
+        .values("room_id")
+        .annotate(unread=Count("pk"))
+    )
+    return {row["room_id"]: row["unread"] for row in counts}
+
+
+def attention_exercise_ids(user: User) -> list[int]:
+    """The exercises whose rooms' activity the reader's attention socket hears."""
+    return sorted(set(readable_rooms(user).values_list("exercise_id", flat=True)))

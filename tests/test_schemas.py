@@ -28,6 +28,10 @@ def refusal(data: object) -> Invalid:
 # --- every frame type, valid ---------------------------------------------------------------------
 
 
+# A message.send that mentions nobody, asks no acknowledgement and names no marking.
+NO_ASKS = {"mentions": None, "ack": None, "marking": None}
+
+
 @pytest.mark.parametrize(
     ("data", "fields"),
     [
@@ -39,6 +43,7 @@ def refusal(data: object) -> Invalid:
                 "reply_to": None,
                 "attachments": None,
                 "kind": "text",
+                **NO_ASKS,
             },
         ),
         (
@@ -50,7 +55,14 @@ def refusal(data: object) -> Invalid:
                 "attachments": [7, 8],
                 "kind": "alert",
             },
-            {"client_id": "c-2", "body": "", "reply_to": 4, "attachments": [7, 8], "kind": "alert"},
+            {
+                "client_id": "c-2",
+                "body": "",
+                "reply_to": 4,
+                "attachments": [7, 8],
+                "kind": "alert",
+                **NO_ASKS,
+            },
         ),
         (
             {
@@ -66,6 +78,27 @@ def refusal(data: object) -> Invalid:
                 "reply_to": None,
                 "attachments": None,
                 "kind": "text",
+                **NO_ASKS,
+            },
+        ),
+        (
+            {
+                "type": "message.send",
+                "client_id": "c-4",
+                "body": "@Li Wei please hold it",
+                "mentions": {"users": [3], "room": False},
+                "ack": {"agencies": ["gacc-gz"], "due_minutes": 30},
+                "marking": "OFFICIAL-SENSITIVE",
+            },
+            {
+                "client_id": "c-4",
+                "body": "@Li Wei please hold it",
+                "reply_to": None,
+                "attachments": None,
+                "kind": "text",
+                "mentions": {"users": [3], "agencies": [], "room": False},
+                "ack": {"agencies": ["gacc-gz"], "users": [], "due_minutes": 30},
+                "marking": "OFFICIAL-SENSITIVE",
             },
         ),
         ({"type": "message.edit", "seq": 1, "body": "fixed"}, {"seq": 1, "body": "fixed"}),
@@ -77,6 +110,7 @@ def refusal(data: object) -> Invalid:
         ({"type": "typing"}, {}),
         ({"type": "read", "seq": 0}, {"seq": 0}),
         ({"type": "ping"}, {}),
+        ({"type": "ack", "seq": 12}, {"seq": 12}),
     ],
 )
 def test_every_frame_type_in_its_documented_shape_is_accepted(
@@ -95,6 +129,7 @@ def test_every_frame_type_has_one_schema_in_the_union() -> None:
         "typing",
         "read",
         "ping",
+        "ack",
     }
 
 

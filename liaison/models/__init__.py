@@ -2,6 +2,13 @@
 
 from liaison.models.accounts import Agency, RecoveryCode, Role, User, UserSession
 from liaison.models.attachments import Attachment
+from liaison.models.attention import (
+    Acknowledgement,
+    AckRequest,
+    Mention,
+    MentionVia,
+    RoomPreference,
+)
 from liaison.models.audit import AuditEvent
 from liaison.models.exchange import (
     Comparison,
@@ -30,6 +37,8 @@ from liaison.models.messages import (
 )
 
 __all__ = [
+    "AckRequest",
+    "Acknowledgement",
     "Agency",
     "Attachment",
     "AuditEvent",
@@ -45,6 +54,8 @@ __all__ = [
     "Invitation",
     "JobWorker",
     "Membership",
+    "Mention",
+    "MentionVia",
     "Message",
     "MessageKind",
     "MessageRevision",
@@ -55,6 +66,7 @@ __all__ = [
     "Role",
     "Room",
     "RoomKey",
+    "RoomPreference",
     "User",
     "UserSession",
 ]

@@ -25,6 +25,8 @@ class Attachment(models.Model):
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=100)
+    # The exercise's handling marking (the message's when it is sent, unless given at upload).
+    marking = models.CharField(max_length=40, blank=True)
     name_nonce = models.BinaryField()
     name_ciphertext = models.BinaryField()
     thumbnail_storage_name = models.CharField(max_length=200, blank=True)

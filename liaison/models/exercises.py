@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -21,6 +23,10 @@ class GroupRole(models.TextChoices):
     OBSERVER = "observer", _("Observer")
 
 
+def default_markings() -> list[str]:
+    return ["OFFICIAL", "OFFICIAL-SENSITIVE"]
+
+
 class Exercise(models.Model):
     """One Commodity Focused Exercise: a closed, invite-only, time-bound group."""
 
@@ -36,6 +42,11 @@ class Exercise(models.Model):
         max_length=16, choices=ExerciseStatus.choices, default=ExerciseStatus.DRAFT
     )
     retention_days = models.PositiveIntegerField(default=365)
+    # Handling markings, lowest first; every message and attachment carries one. Observers may
+    # not download attachments marked above ``observer_download_limit`` (blank: no limit).
+    markings = models.JSONField(default=default_markings, blank=True)
+    default_marking = models.CharField(max_length=40, default="OFFICIAL")
+    observer_download_limit = models.CharField(max_length=40, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -59,6 +70,21 @@ class Exercise(models.Model):
     @property
     def is_writable(self) -> bool:
         return self.status in {ExerciseStatus.DRAFT, ExerciseStatus.ACTIVE}
+
+    @property
+    def retention_ends_at(self) -> dt.datetime:
+        """When its content may be destroyed: ``retention_days`` after it closed (or, before
+        it closes, after its planned end)."""
+        return (self.closed_at or self.ends_at) + dt.timedelta(days=self.retention_days)
+
+    @property
+    def archive_due_at(self) -> dt.datetime | None:
+        """When the scheduler archives it: ``LIAISON_ARCHIVE_AFTER_DAYS`` after it closed, or
+        when its retention ends if that comes first; None until it closes."""
+        if self.closed_at is None:
+            return None
+        after = dt.timedelta(days=settings.LIAISON_ARCHIVE_AFTER_DAYS)
+        return min(self.closed_at + after, self.retention_ends_at)
 
 
 class Room(models.Model):

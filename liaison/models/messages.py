@@ -32,6 +32,10 @@ class Message(models.Model):
     nonce = models.BinaryField()
     ciphertext = models.BinaryField()
     reply_to_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    # The sender's declaration, as sent: {"users": [ids], "agencies": [codes], "room": bool}
+    # (each person it reaches is a ``Mention`` row); and the exercise's handling marking.
+    mentions = models.JSONField(default=dict, blank=True)
+    marking = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)

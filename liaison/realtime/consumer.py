@@ -29,7 +29,7 @@ from liaison.languages import socket_language
 from liaison.realtime import admission, db, frames, sockets
 from liaison.realtime.admission import SocketGrant
 from liaison.realtime.limits import frame_rate, retry_after_seconds
-from liaison.services import messaging, reading, sessions
+from liaison.services import acknowledgements, messaging, reading, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ MAX_BACKLOG = 500
 # How often a socket reports the person's activity on the session.
 TOUCH_SECONDS = sessions.TOUCH_INTERVAL.total_seconds()
 
-LIVE_HANDLERS = frozenset(
-    {"room_message_new", "room_message_updated", "room_typing", "room_read", "room_presence"}
-)
+LIVE_HANDLERS = frozenset(name.replace(".", "_") for name in events.LIVE_ROOM_EVENTS)
+# Heard on ``user.<id>`` but meant for the attention socket (``realtime/attention.py``).
+IGNORED = frozenset(name.replace(".", "_") for name in events.ATTENTION_EVENTS)
 CONTROL_HANDLERS = frozenset(
     {"room_closed", "user_revoked", "user_grant_changed", "user_session_ended"}
 )
@@ -70,7 +70,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.websocket_receive(message)
         elif name.startswith("websocket_"):
             await super().dispatch(message)
-        else:
+        elif name not in IGNORED:
             logger.warning("room socket ignored an unknown event type %r", name[:60])
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -279,11 +279,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 room_id=self.room_id,
                 client_id=fields["client_id"],
                 body=fields["body"],
-                kind=fields.get("kind", "text"),
-                reply_to=fields.get("reply_to"),
-                attachment_ids=fields.get("attachments") or (),
                 ip=self.ip,
                 posting_epoch=grant.epoch if grant.can_post else None,
+                **messaging.draft_options(fields),
             )
             if not isinstance(error, GrantOutdated):
                 break
@@ -369,6 +367,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, fields: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong"})
 
+    async def on_ack(self, fields: dict[str, Any]) -> None:
+        kwargs = {"user": self.user, "room_id": self.room_id, "seq": fields["seq"], "ip": self.ip}
+        await self.call(acknowledgements.acknowledge, **kwargs)
+
     # --- group events (no database here) ---------------------------------------------------------
 
     def live(self) -> bool:
@@ -444,11 +446,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return False
         self.grant = outcome
         return True
-
-    async def room_message_new(self, event: dict[str, Any]) -> None:
-        await self.deliver(event)
-
-    room_message_updated = room_typing = room_read = room_presence = room_message_new
 
     async def room_closed(self, event: dict[str, Any]) -> None:
         if event.get("room_id") in (None, self.room_id):

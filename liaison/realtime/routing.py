@@ -3,6 +3,7 @@ never a server error."""
 
 from django.urls import path, re_path, register_converter
 
+from liaison.realtime.attention import AttentionConsumer
 from liaison.realtime.consumer import RoomConsumer
 from liaison.realtime.refused import RefusedSocket
 
@@ -30,5 +31,6 @@ register_converter(RoomIdConverter, "room_id")
 
 websocket_urlpatterns = [
     path("ws/rooms/<room_id:room_id>/", RoomConsumer.as_asgi()),
+    path("ws/attention/", AttentionConsumer.as_asgi()),
     re_path(r"", RefusedSocket.as_asgi()),
 ]

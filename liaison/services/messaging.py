@@ -20,23 +20,32 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from liaison import access, audit, crypto, events
+from liaison import access, audit, crypto, events, payloads
 from liaison.crypto import records
 from liaison.errors import GrantOutdated, Invalid, NotFound, PermissionDenied, RoomClosed, TooLarge
 from liaison.models import (
+    Attachment,
     GroupRole,
     Membership,
+    Mention,
     Message,
     MessageKind,
     MessageRevision,
     ReadMarker,
+    Role,
     Room,
     User,
 )
 from liaison.payloads import attachment_payload, message_payload, person_payload
+from liaison.services import acknowledgements, attention, markings
 from liaison.services import attachments as attachments_service
+from liaison.services import mentions as mentioning
 
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The sender of Liaison's own notices (an exercise opening, closing, archived): an account that
+# can never sign in and belongs to no exercise.
+SYSTEM_SENDER_EMAIL = "system@liaison.invalid"
+SYSTEM_SENDER_NAME = "Liaison"
 MAX_ATTACHMENTS = 10
 _KEPT_CONTROLS = {"\n", "\t"}
 
@@ -146,9 +155,16 @@ def send_message(
     attachment_ids: Iterable[int] = (),
     ip: str | None = None,
     posting_epoch: int | None = None,
+    mentions: dict[str, Any] | None = None,
+    ack: dict[str, Any] | None = None,
+    marking: str | None = None,
 ) -> SendResult:
     """Store a message with the room's next ``seq``, or return the original for a resent
     ``client_id`` (no duplicate, no second audit row, no second event).
+
+    ``mentions`` and ``ack`` are ``schemas.MentionSpec`` / ``schemas.AckSpec`` as dicts: whom
+    the message mentions and whom it asks to acknowledge it (current members only);
+    ``marking`` is one of the exercise's handling markings (its default when omitted).
 
     ``posting_epoch`` is the room's access epoch at which the caller (a socket's grant) last
     verified that ``sender`` may post here. Every change bearing on that right moves the epoch
@@ -186,6 +202,7 @@ def send_message(
             reply_to=reply_to,
             attachment_ids=attachment_list,
             ip=ip,
+            asks=Asks(mentions=mentions, ack=ack, marking=marking),
         )
     except IntegrityError:
         # This client_id is already stored (a resend, or a race with another connection that
@@ -213,7 +230,11 @@ def _store_message(
     reply_to: int | None,
     attachment_ids: list[int],
     ip: str | None,
+    notice: bool = False,
+    asks: Asks | None = None,
 ) -> SendResult:
+    """``notice``: Liaison's own notice (``post_notice``), which no posting rule applies to and
+    whose caller records the audit event of what it announces."""
     with transaction.atomic():
         # The room row is the per-room allocation lock: seq and chain head move together.
         # ``of=self``: the exercise row is read, not locked, so rooms do not queue on it.
@@ -225,7 +246,7 @@ def _store_message(
         )
         if room is None:
             raise access.AccessDenied(target_type="room", target_id=str(room_id))
-        if room_access is None and room.access_epoch != posting_epoch:
+        if not notice and room_access is None and room.access_epoch != posting_epoch:
             # Someone's right here narrowed since the caller's grant: it must read it again.
             raise GrantOutdated()
         if room_access is not None:
@@ -238,6 +259,15 @@ def _store_message(
                 _("There is no message %(reply_to)s to reply to.") % {"reply_to": reply_to},
                 field="reply_to",
             )
+        asks = asks or Asks()
+        marking = markings.clean_marking(room.exercise, asks.marking)
+        mentioned = mentioning.resolve_mentions(room=room, sender=sender, spec=asks.mentions)
+        addressed = (
+            mentioning.resolve_addressees(room=room, sender=sender, spec=asks.ack)
+            if asks.ack is not None
+            else None
+        )
+        parent = _parent(room, reply_to)
         seq = room.last_seq + 1
         try:
             sealed = records.seal_message_body(
@@ -269,6 +299,8 @@ def _store_message(
             nonce=sealed.nonce,
             ciphertext=sealed.ciphertext,
             reply_to_seq=reply_to,
+            mentions=mentioned.declared if mentioned else {},
+            marking=marking,
             created_at=created_at,
             prev_hash=room.chain_head,
             chain_hash=chain_hash,
@@ -277,19 +309,24 @@ def _store_message(
         attachments: list[dict[str, Any]] = []
         if attachment_ids:
             attachments = _claim_attachments(sender, room, attachment_ids, message)
-        audit.record(
-            actor=sender,
-            action="message.sent",
-            target=message,
-            exercise=room.exercise,
-            ip=ip,
-            room=room.pk,
-            seq=seq,
-            kind=kind,
-            reply_to=reply_to,
-            attachments=attachment_ids,
-        )
-        payload = message_payload(message, attachments=attachments, body=text)
+        extras = _store_asks(message, parent, mentioned, addressed, asks)
+        if not notice:
+            audit.record(
+                actor=sender,
+                action="message.sent",
+                target=message,
+                exercise=room.exercise,
+                ip=ip,
+                room=room.pk,
+                seq=seq,
+                kind=kind,
+                reply_to=reply_to,
+                attachments=attachment_ids,
+                marking=marking,
+                mentions=mentioned.user_ids if mentioned else [],
+                ack_from=addressed.user_ids if addressed else None,
+            )
+        payload = message_payload(message, attachments=attachments, body=text, extras=extras)
         events.publish_on_commit(
             events.room_group(room.pk),
             events.room_event(
@@ -299,7 +336,126 @@ def _store_message(
                 sender_id=sender.pk,
             ),
         )
+        if not notice:
+            attention.announce_message(
+                room=room,
+                message=message,
+                sender=sender,
+                mentioned=mentioned,
+                addressed=addressed,
+                parent=parent,
+            )
     return SendResult(message, created=True)
+
+
+@dataclass(frozen=True)
+class Asks:
+    """What a message asks of its readers besides reading it (``send_message``'s keywords)."""
+
+    mentions: dict[str, Any] | None = None
+    ack: dict[str, Any] | None = None
+    marking: str | None = None
+
+
+def draft_options(fields: dict[str, Any]) -> dict[str, Any]:
+    """``send_message``'s optional keywords from a checked ``message.send`` frame."""
+    return {
+        "kind": fields.get("kind") or MessageKind.TEXT,
+        "reply_to": fields.get("reply_to"),
+        "attachment_ids": fields.get("attachments") or (),
+        "mentions": fields.get("mentions"),
+        "ack": fields.get("ack"),
+        "marking": fields.get("marking"),
+    }
+
+
+def _parent(room: Room, reply_to: int | None) -> Message | None:
+    """The message a reply quotes (it lies in the same room, below the new seq)."""
+    if reply_to is None:
+        return None
+    return payloads.with_payload_relations(Message.objects.filter(room=room, seq=reply_to)).first()
+
+
+def _store_asks(
+    message: Message,
+    parent: Message | None,
+    mentioned: mentioning.Reach | None,
+    addressed: mentioning.Reach | None,
+    asks: Asks,
+) -> dict[str, Any]:
+    """Store who the message mentions and asks to acknowledge; its payload's extras, made
+    from what is in hand (no query)."""
+    extras: dict[str, Any] = {
+        "reply": payloads.reply_payload(parent, message.reply_to_seq)
+        if message.reply_to_seq
+        else None,
+        "mentions": None,
+        "ack": None,
+        "marking": message.marking or None,
+    }
+    if mentioned is not None:
+        Mention.objects.bulk_create(
+            [
+                Mention(message=message, user_id=ident, via=via)
+                for ident, via in mentioned.people.items()
+            ]
+        )
+        extras["mentions"] = payloads.mentions_payload(mentioned.declared, mentioned.people)
+    if addressed is not None:
+        request, rows = acknowledgements.open_request(
+            message=message,
+            addressed=addressed,
+            due_minutes=(asks.ack or {}).get("due_minutes"),
+        )
+        extras["ack"] = payloads.ack_payload(request, rows)
+    return extras
+
+
+def system_sender() -> User:
+    """The account Liaison's notices are sent as: inactive, with no password, in no exercise."""
+    user = User.objects.filter(email=SYSTEM_SENDER_EMAIL).first()
+    if user is not None:
+        return user
+    try:
+        with transaction.atomic():
+            user = User(
+                email=SYSTEM_SENDER_EMAIL,
+                display_name=SYSTEM_SENDER_NAME,
+                role=Role.OFFICER,
+                is_active=False,
+            )
+            user.set_unusable_password()
+            user.save()
+    except IntegrityError:  # created meanwhile by another process
+        user = User.objects.get(email=SYSTEM_SENDER_EMAIL)
+    return user
+
+
+def post_notice(*, room_id: int, client_id: str, body: str) -> Message | None:
+    """A notice from Liaison itself into a room, whatever the room's state (it announces that
+    state): sealed and chained like any message, of kind ``system``. Idempotent by
+    ``client_id``. The caller's own audit event records what it announces. ``None`` when the
+    room's content was destroyed and it can take nothing new."""
+    sender = system_sender()
+    existing = _existing(room_id, sender, client_id)
+    if existing is not None:
+        return existing
+    try:
+        return _store_message(
+            room_id=room_id,
+            room_access=None,
+            posting_epoch=None,
+            sender=sender,
+            client_id=clean_client_id(client_id),
+            text=clean_body(body),
+            kind=MessageKind.SYSTEM,
+            reply_to=None,
+            attachment_ids=[],
+            ip=None,
+            notice=True,
+        ).message
+    except RoomClosed:
+        return None
 
 
 def _claim_attachments(
@@ -309,6 +465,12 @@ def _claim_attachments(
     claimed = attachments_service.claim_for_message(
         user=sender, room=room, attachment_ids=attachment_ids, message=message
     )
+    # An attachment not marked at upload carries the message's marking.
+    unmarked = [attachment for attachment in claimed if not attachment.marking]
+    if unmarked:
+        Attachment.objects.filter(pk__in=[a.pk for a in unmarked]).update(marking=message.marking)
+        for attachment in unmarked:
+            attachment.marking = message.marking
     return [attachment_payload(attachment) for attachment in claimed]
 
 
@@ -470,4 +632,6 @@ def mark_read(*, user: User, room_id: int, seq: int) -> int:
                     sender_id=user.pk,
                 ),
             )
+            # Every socket of the reader (other tabs, the home page) hears its new counts.
+            attention.publish_counts(user=user, room_ids=[room_access.room.pk])
     return target

@@ -63,10 +63,8 @@ def _send(request: HttpRequest, room_id: int) -> HttpResponse:
         room_id=room_id,
         client_id=draft.client_id,
         body=draft.body,
-        kind=draft.kind,
-        reply_to=draft.reply_to,
-        attachment_ids=draft.attachments or (),
         ip=client_ip(request),
+        **messaging.draft_options(draft.model_dump()),
     )
     payload = payloads.message_payload(result.message)
     return JsonResponse({"message": payload}, status=201 if result.created else 200)

@@ -1,0 +1,171 @@
+"""The attention socket (``/ws/attention/``, docs/api/websocket.md "Attention socket"): live
+unread, mention and acknowledgement counts for every room of the reader, and the notices that
+drive desktop notifications, for the home page and the room page's sidebar and tab title.
+
+It carries no message text. It hears ``exercise.<id>`` for each exercise the reader belongs
+to (activity: room, seq, sender, kind) and ``user.<id>`` (notices, exact counts, and the
+control events that end or narrow a grant). Activity stamped with a room access epoch newer
+than the one read at connect makes it read its state again before passing anything on, so a
+removed member stops hearing an exercise even if the removal notice itself was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import timezone
+
+from liaison import events
+from liaison.realtime import admission, db
+from liaison.services import attention, sessions
+
+logger = logging.getLogger(__name__)
+
+FORWARDED = frozenset({"attention_notice", "attention_counts"})
+RECHECKS = frozenset({"user_revoked", "user_grant_changed"})
+
+
+class AttentionConsumer(AsyncWebsocketConsumer):
+    closing = False
+    state: attention.AttentionState | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        name = str(message.get("type", "")).replace(".", "_")
+        if name.startswith("websocket_"):
+            await super().dispatch(message)
+        elif self.state is None or self.closing:
+            return
+        elif name == "attention_activity":
+            await self.activity(message)
+        elif name in FORWARDED:
+            await self.send(text_data=message["frame"])
+        elif name in RECHECKS:
+            await self.refresh()
+        elif name == "user_session_ended" and message.get("session_key") in (
+            None,
+            self.session_key,
+        ):
+            await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
+        # Room events and anything else heard on user.<id> are not this socket's business.
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        session = self.scope.get("session")
+        self.session_key: str | None = getattr(session, "session_key", None) if session else None
+        self.joined: set[str] = set()
+        self.watchdog: asyncio.Task[None] | None = None
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
+            return
+        await self.join(events.user_group(self.user.pk))
+        if not await self.refresh():
+            return
+        self.watchdog = asyncio.create_task(self.watch())
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
+            self.watchdog.cancel()
+        for group in list(self.joined):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined.clear()
+
+    async def join(self, group: str) -> None:
+        if group not in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.add(group)
+
+    async def shut(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    async def refresh(self) -> bool:
+        """Read the state again: join the exercises now the reader's, leave the others, and
+        send every room's counts. ``False`` (and closed) when the session is over."""
+        try:
+            state = await db.call(
+                attention.attention_state, user=self.user, session_key=self.session_key
+            )
+        except Exception:
+            logger.exception("attention state could not be read")
+            await self.shut(admission.CLOSE_SERVICE_RESTART)
+            return False
+        if state.problem is not None:
+            await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
+            return False
+        wanted = {events.exercise_group(ident) for ident in state.exercise_ids}
+        for group in [g for g in self.joined if g.startswith("exercise.") and g not in wanted]:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.joined.discard(group)
+        for group in sorted(wanted):
+            await self.join(group)
+        self.state = state
+        await self.send_json(attention.counts_frame(state.counts, full=True))
+        return True
+
+    async def activity(self, event: dict[str, Any]) -> None:
+        """New activity in a room: passed on if the reader still reads that room."""
+        frame = json.loads(event["frame"])
+        room_id = frame.get("room")
+        known = self.state.epochs.get(room_id) if self.state else None
+        stale = known is None or int(event.get("epoch") or 0) > known
+        if stale and (not await self.refresh() or room_id not in self.state.epochs):
+            return
+        await self.send(text_data=event["frame"])
+
+    async def watch(self) -> None:
+        """Close when the session lapses (checked at its deadline, not polled)."""
+        while not self.closing:
+            deadline = self.state.deadline if self.state else None
+            delay = (deadline - timezone.now()).total_seconds() if deadline else 60.0
+            if delay > 0:
+                await asyncio.sleep(min(delay, 3600.0))
+                continue
+            with contextlib.suppress(Exception):
+                problem = await db.call(
+                    sessions.socket_session_problem,
+                    user_id=self.user.pk,
+                    session_key=self.session_key,
+                )
+                deadline = await db.call(
+                    sessions.socket_session_deadline, session_key=self.session_key
+                )
+                if problem is not None or deadline is None or deadline <= timezone.now():
+                    await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
+                    return
+                if self.state is not None:
+                    self.state = attention.AttentionState(
+                        None,
+                        self.state.exercise_ids,
+                        self.state.epochs,
+                        self.state.counts,
+                        deadline,
+                    )
+                continue
+            await asyncio.sleep(5.0)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Only ``ping`` is spoken here (``pong``); everything arrives from the server."""
+        if self.closing or self.state is None:
+            return
+        try:
+            frame = json.loads(text_data or "")
+        except ValueError:
+            frame = None
+        if isinstance(frame, dict) and frame.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_json(
+                {"type": "error", "code": "invalid", "detail": "Only ping is accepted here."}
+            )
+
+    async def send_json(self, frame: dict[str, Any]) -> None:
+        if not self.closing:
+            await self.send(text_data=events.encode(frame))
