@@ -138,6 +138,19 @@ def access_room(user: User, room_id: object) -> RoomAccess:
     return RoomAccess(room=room, membership=membership)
 
 
+def room_refused_to_admin(user: User, room_id: object) -> Room | None:
+    """After ``access_room`` refused an administrator: the room, so the page can say why
+    (admins provision every exercise but read no conversation). ``None`` for anyone else and
+    for a room that does not exist, so officers still see one 404 for denied and missing."""
+    if not (_usable(user) and user.is_admin):
+        return None
+    try:
+        ident = _parse_id(room_id, "room")
+    except AccessDenied:
+        return None
+    return Room.objects.select_related("exercise").filter(pk=ident).first()
+
+
 def require_can_post(access: RoomAccess) -> None:
     """Raise unless the user may write in the room now."""
     if access.membership is None:

@@ -8,104 +8,26 @@ without looping, only web links become links, times are in the reader's zone.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
+
+from tests.chat_modules_support import CHAT, empty_page, run, serving_static, site_policy
 
 pytestmark = pytest.mark.browser
-
-STATIC = Path(__file__).resolve().parent.parent / "static"
-CHAT = STATIC / "liaison" / "chat"
-TIMEOUT_MS = 15_000
-
-
-def site_policy() -> str:
-    """The Content-Security-Policy the site sends, so the modules are tried under it."""
-    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
-    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
-
-
-class StaticFiles(SimpleHTTPRequestHandler):
-    """``/`` is an empty page; ``/static/...`` comes from the repository's static folder."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, directory=str(STATIC), **kwargs)
-
-    def do_GET(self) -> None:
-        if self.path == "/":
-            page = b'<!doctype html><html lang="en"><head><title>modules</title></head></html>'
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-        elif self.path.startswith("/static/"):
-            self.path = self.path.removeprefix("/static")
-            super().do_GET()
-        else:
-            self.send_error(404)
-
-    def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", site_policy())
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
-
-    def guess_type(self, path: Any) -> str:
-        if str(path).endswith(".js"):
-            return "text/javascript"
-        return super().guess_type(path)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
 def static_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StaticFiles)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_static() as url:
+        yield url
 
 
 @pytest.fixture
 def page(browser: Any, static_server: str) -> Iterator[Any]:
-    """An empty page of the static server; any script error or CSP refusal fails the test."""
-    context = browser.new_context(base_url=static_server, timezone_id="UTC", locale="en-GB")
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(str(error)))
-
-    def console(entry: Any) -> None:
-        # Script errors and CSP refusals count; a missing favicon does not.
-        if entry.type == "error" and not entry.text.startswith("Failed to load resource"):
-            problems.append(entry.text)
-
-    tab.on("console", console)
-    tab.goto("/")
-    yield tab
-    context.close()
-    assert problems == []
-
-
-def run(page: Any, script: str, arg: Any = None) -> Any:
-    """Runs ``script`` as the body of an async function of ``arg`` in the page; ``chat(name)``
-    imports /static/liaison/chat/<name>.js."""
-    return page.evaluate(
-        "async (arg) => {\n"
-        "const chat = (name) => import(`/static/liaison/chat/${name}.js`);\n"
-        f"{script}\n}}",
-        arg,
-    )
+    with empty_page(browser, static_server) as tab:
+        yield tab
 
 
 def test_every_module_loads_under_the_sites_policy_and_the_entry_waits_for_a_room(
@@ -113,6 +35,7 @@ def test_every_module_loads_under_the_sites_policy_and_the_entry_waits_for_a_roo
 ) -> None:
     names = sorted(path.stem for path in CHAT.glob("*.js"))
     assert {"main", "socket", "outbox", "render", "uploads", "people", "strings"} <= set(names)
+    assert {"bearings", "clocks"} <= set(names)
 
     loaded = run(
         page,
@@ -506,6 +429,7 @@ def test_times_are_shown_in_the_readers_zone_with_the_senders_time_when_it_diffe
         const london = makeClock({ timeZone: "Europe/London", now });
         const broken = makeClock({ timeZone: "Mars/Olympus", now });
         return {
+          timeOnly: london.time("2025-05-30T08:05:00Z"),
           today: london.short("2025-06-01T08:05:00Z"),
           earlier: london.short("2025-05-30T08:05:00Z"),
           // Midnight in London is still the previous day in UTC.
@@ -522,18 +446,27 @@ def test_times_are_shown_in_the_readers_zone_with_the_senders_time_when_it_diffe
     )
 
     assert result["today"] == "09:05"
+    assert result["timeOnly"] == "09:05"  # beside a day separator, the time alone
     assert result["earlier"] != "09:05"
     assert "30" in result["earlier"]
     assert "09:05" in result["earlier"]
     assert result["pastMidnight"] == "00:30"
-    first, second = result["full"].split("\n")
+    # The reader's time, the sender's local time, and UTC.
+    first, second, third = result["full"].split("\n")
     assert first.endswith("(your time, Europe/London)")
     assert "09:05" in first
     assert second.startswith("Sender's local time: ")
     assert "16:05" in second
     assert second.endswith("(Asia/Shanghai)")
-    assert "\n" not in result["sameZone"]
-    assert "\n" not in result["unknownSender"]
+    assert third.startswith("UTC: ")
+    assert "08:05" in third
+    # A sender in the reader's zone: one line says both, then UTC.
+    same, utc = result["sameZone"].split("\n")
+    assert same.endswith("(your time and the sender's, Europe/London)")
+    assert utc.startswith("UTC: ")
+    # A sender's zone that is not known: the reader's time and UTC only.
+    assert len(result["unknownSender"].split("\n")) == 2
+    assert "Sender's" not in result["unknownSender"]
     assert result["fallbackZone"] == "UTC"
     assert result["fallbackTime"] == "08:05"
     assert result["invalid"] == ["", ""]

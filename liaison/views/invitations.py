@@ -20,6 +20,7 @@ from liaison.models import Membership
 from liaison.services import invitations as invitation_service
 from liaison.services.invitations import InvitationRefused, SignInRequired
 from liaison.views.base import client_ip
+from liaison.views.home import remember_welcome
 from liaison.views.limits import limit_requests
 
 # One status and one text for unknown, used, revoked and expired links alike.
@@ -63,6 +64,7 @@ def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
         _("You joined exercise %(code)s (%(title)s).")
         % {"code": exercise.code, "title": exercise.title},
     )
+    remember_welcome(request, exercise)
     return redirect("/")
 
 

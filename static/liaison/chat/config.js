@@ -14,6 +14,10 @@ export function readConfig(data) {
     timeZone: data.timeZone || "UTC",
     language: data.language || undefined,
     lastSeq: number(data.lastSeq, 0),
+    // How far the reader had read (the "New messages" line goes after it); all of it by default.
+    lastReadSeq: number(data.lastReadSeq, number(data.lastSeq, 0)),
+    officeOpens: number(data.officeOpens, 8),
+    officeCloses: number(data.officeCloses, 18),
     pageSize: Math.max(1, number(data.pageSize, 50)),
     canPost: data.canPost === "true",
     maxChars: number(data.maxChars, 8000),

@@ -11,8 +11,8 @@ export function validZone(zone) {
   }
 }
 
-// Times in the reader's time zone (from the account, not the browser); the full form adds the
-// sender's local time when it is known and differs.
+// Times in the reader's time zone (from the account, not the browser); the full form (a
+// message's tooltip) gives the reader's time, the sender's local time and UTC.
 export function makeClock({ timeZone, language, now = () => new Date() }) {
   // The interface language, not the browser's: a 24-hour clock in both, like the server pages.
   const locale = language === "zh-hans" ? "zh-Hans" : "en-GB";
@@ -45,9 +45,15 @@ export function makeClock({ timeZone, language, now = () => new Date() }) {
       timeZoneName: "short",
     });
   const fullReader = full(zone);
+  const fullUtc = full("UTC");
   const senderFormats = new Map();
   return {
     zone,
+    // The time alone, for a list whose day separators already say the day.
+    time(iso) {
+      const date = new Date(iso);
+      return Number.isNaN(date.getTime()) ? "" : timeOnly.format(date);
+    },
     short(iso) {
       const date = new Date(iso);
       if (Number.isNaN(date.getTime())) return "";
@@ -57,13 +63,19 @@ export function makeClock({ timeZone, language, now = () => new Date() }) {
     full(iso, senderZone) {
       const date = new Date(iso);
       if (Number.isNaN(date.getTime())) return "";
-      let text = strings.yourTime(fullReader.format(date), zone);
       const other = validZone(senderZone);
-      if (other && other !== zone) {
-        if (!senderFormats.has(other)) senderFormats.set(other, full(other));
-        text += `\n${strings.sendersTime(senderFormats.get(other).format(date), other)}`;
+      const lines = [];
+      if (other === zone) {
+        lines.push(strings.yourAndSendersTime(fullReader.format(date), zone));
+      } else {
+        lines.push(strings.yourTime(fullReader.format(date), zone));
+        if (other) {
+          if (!senderFormats.has(other)) senderFormats.set(other, full(other));
+          lines.push(strings.sendersTime(senderFormats.get(other).format(date), other));
+        }
       }
-      return text;
+      if (zone !== "UTC") lines.push(strings.utcTime(fullUtc.format(date)));
+      return lines.join("\n");
     },
   };
 }

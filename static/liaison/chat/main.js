@@ -6,6 +6,8 @@
 // (sync.js). Messages the user wrote wait in an outbox until acknowledged (outbox.js). User text
 // only ever reaches the page through textContent or DOM-built links (render.js).
 import { Announcer } from "./announce.js";
+import { initialAfterSeq, makeDays } from "./bearings.js";
+import { WallClocks } from "./clocks.js";
 import { Composer } from "./composer.js";
 import { readConfig } from "./config.js";
 import { beginEdit, deleteMessage } from "./editing.js";
@@ -18,7 +20,7 @@ import { RoomSocket } from "./socket.js";
 import { StatusLine } from "./status.js";
 import { strings } from "./strings.js";
 import { Catchup } from "./sync.js";
-import { ReadMarker, UnreadCounts } from "./unread.js";
+import { FirstUnread, ReadMarker, UnreadCounts } from "./unread.js";
 import { Uploads } from "./uploads.js";
 
 const root = document.getElementById("chat");
@@ -45,6 +47,11 @@ function elements() {
     dropHint: $("chat-drop-hint"),
     people: $("chat-people"),
     onlineCount: $("chat-online-count"),
+    exerciseBadge: $("chat-exercise-status"),
+    roleBadge: $("chat-role"),
+    jumpUnread: $("chat-jump-unread"),
+    welcome: $("chat-welcome"),
+    welcomeClose: $("chat-welcome-close"),
     announcer: $("chat-announcer"),
   };
 }
@@ -65,13 +72,14 @@ function start(root) {
   const notice = (text) => status.notice(text);
   const announcer = new Announcer({ node: ui.announcer, userId: cfg.userId });
   const clock = makeClock(cfg);
+  const days = makeDays(cfg);
   const people = new People({
     list: ui.people,
     onlineCount: ui.onlineCount,
     typing: ui.typing,
     userId: cfg.userId,
   });
-  const seqs = new SeqTracker(Math.max(0, cfg.lastSeq - cfg.pageSize));
+  const seqs = new SeqTracker(initialAfterSeq(cfg));
   const outbox = new Outbox({ storage: sessionStore(), key: outboxKey(cfg.userId, cfg.roomId) });
 
   const socket = new RoomSocket({
@@ -86,9 +94,11 @@ function start(root) {
     ui,
     cfg,
     clock,
+    days,
     people,
     seqs,
     access,
+    unreadFrom: cfg.lastReadSeq < cfg.lastSeq ? cfg.lastReadSeq + 1 : null,
     onEdit: (seq) => beginEdit(list.get(seq), seq, { maxChars: cfg.maxChars, send, notice }),
     onDelete: (seq) => deleteMessage(seq, { send, notice }),
   });
@@ -102,6 +112,13 @@ function start(root) {
         status.set("online", access.canPost ? strings.connected : strings.connectedReadOnly);
       }
     },
+  });
+  const firstUnread = new FirstUnread({
+    button: ui.jumpUnread,
+    list,
+    log: ui.log,
+    seqs,
+    loadEarlier: () => catchup.loadEarlier(),
   });
   const reads = new ReadMarker({ roomId: cfg.roomId, seqs, list, log: ui.log, send });
   const unread = new UnreadCounts({ url: cfg.unreadUrl, roomId: cfg.roomId });
@@ -137,6 +154,7 @@ function start(root) {
         if (frame.message && typeof frame.message.seq === "number") {
           catchup.received(frame.message);
           announcer.message(frame.message);
+          list.arrivedLive(frame.message);
           reads.schedule();
         }
         break;
@@ -175,7 +193,10 @@ function start(root) {
     const detail = typeof frame.detail === "string" ? frame.detail : "";
     const title = strings.errorTitle(code);
     const text = detail && detail !== title ? strings.errorWithDetail(title, detail) : title;
-    if (code === "room_closed") composer.disable(strings.roomClosed);
+    if (code === "room_closed") {
+      composer.disable(strings.roomClosed);
+      status.exerciseClosed();
+    }
     const clientId = typeof frame.client_id === "string" ? frame.client_id : null;
     if (clientId === null) catchup.refused();
     if (clientId !== null) {
@@ -189,6 +210,13 @@ function start(root) {
   }
 
   ui.earlier.addEventListener("click", () => catchup.loadEarlier());
+  if (ui.welcomeClose) ui.welcomeClose.addEventListener("click", () => ui.welcome.remove());
+  new WallClocks({
+    root,
+    hours: { opens: cfg.officeOpens, closes: cfg.officeCloses },
+  }).start();
+  list.watchAway();
+  firstUnread.start();
   uploads.start();
   composer.start();
   list.updateEarlier();

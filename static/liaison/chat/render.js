@@ -1,5 +1,7 @@
 // The message list: each message rendered with DOM APIs (user text only through textContent
-// and DOM-built links), kept in seq order, replaced in place when edited or deleted.
+// and DOM-built links), kept in seq order, replaced in place when edited or deleted, with its
+// bearings (day separators, the "New messages" line, runs of one sender) laid out by bearings.js.
+import { arrange } from "./bearings.js";
 import { el } from "./dom.js";
 import { formatSize } from "./format.js";
 import { linkTokens, sameOriginPath } from "./linkify.js";
@@ -91,16 +93,33 @@ function renderThumbnail(attachment, thumb, download, name) {
   return wrap;
 }
 
+// A line across the list (a new day, the first unread message), read out by its label.
+function separator(className, label) {
+  const li = el("li", className);
+  li.setAttribute("role", "separator");
+  li.setAttribute("aria-label", label);
+  li.append(el("span", "separator-label", label));
+  return li;
+}
+
 export class MessageList {
   // access.canPost may turn false while the page is open; onEdit/onDelete(seq) act on one's
   // own messages.
-  constructor({ ui, cfg, clock, people, seqs, access, onEdit, onDelete }) {
+  // days: from makeDays (bearings.js); unreadFrom: the first seq the reader has not read, or
+  // null for no "New messages" line.
+  constructor({ ui, cfg, clock, days, people, seqs, access, onEdit, onDelete, unreadFrom = null }) {
     this.log = ui.log;
     this.list = ui.list;
     this.earlier = ui.earlier;
     this.startNote = ui.startNote;
     this.cfg = cfg;
     this.clock = clock;
+    this.days = days;
+    this.unreadFrom = unreadFrom;
+    this.arrangePending = false;
+    this.stickToBottom = false;
+    this.awayArmed = false; // the page was hidden: the next live message starts the new ones
+    this.onArranged = () => {};
     this.people = people;
     this.seqs = seqs;
     this.access = access;
@@ -132,8 +151,72 @@ export class MessageList {
     this.messages.set(seq, { data: message, el: node });
     if (message.sender && message.sender.id != null) this.people.remember(message.sender);
     this.seqs.hold(seq, message.provisional);
-    if (!existing && atBottom) this.scrollToBottom();
+    if (!existing && atBottom) {
+      this.scrollToBottom();
+      this.stickToBottom = true;
+    }
     this.updateEarlier();
+    this.scheduleArrange();
+  }
+
+  // A live message arrived: if the reader is away (the page hidden), the "New messages" line
+  // goes before the first one they will come back to.
+  arrivedLive(message) {
+    if (!this.awayArmed || !message.sender || message.sender.id === this.cfg.userId) return;
+    this.awayArmed = false;
+    this.unreadFrom = message.seq;
+    this.scheduleArrange();
+  }
+
+  watchAway(doc = document) {
+    doc.addEventListener("visibilitychange", () => {
+      if (doc.visibilityState === "hidden") this.awayArmed = true;
+    });
+  }
+
+  // Bearings are laid out once per burst of changes (a sync brings many messages at once).
+  scheduleArrange() {
+    if (this.arrangePending) return;
+    this.arrangePending = true;
+    queueMicrotask(() => this.arrange());
+  }
+
+  arrange() {
+    this.arrangePending = false;
+    const nodes = Array.from(this.list.children).filter((node) => node.classList.contains("msg"));
+    const items = nodes.map((node) => {
+      const data = this.messages.get(Number(node.dataset.seq)).data;
+      const sender = data.sender || {};
+      return {
+        seq: data.seq,
+        senderId: sender.id ?? null,
+        createdAt: data.created_at,
+        kind: data.kind,
+      };
+    });
+    const placed = arrange(items, {
+      days: this.days,
+      unreadFrom: this.unreadFrom,
+      userId: this.cfg.userId,
+    });
+    this.list.querySelectorAll(":scope > .day-separator, :scope > .unread-line").forEach((node) => {
+      node.remove();
+    });
+    placed.forEach((place, index) => {
+      const node = nodes[index];
+      node.classList.toggle("grouped", place.grouped);
+      if (place.day) node.before(separator("day-separator", place.day));
+      if (place.unread) node.before(separator("unread-line", strings.newMessages));
+    });
+    if (this.stickToBottom) {
+      this.scrollToBottom();
+      this.stickToBottom = false;
+    }
+    this.onArranged();
+  }
+
+  unreadLine() {
+    return this.list.querySelector(":scope > .unread-line");
   }
 
   // The stored copy is already shown: note which of our sends it was.
@@ -144,7 +227,10 @@ export class MessageList {
 
   insertInOrder(node, seq) {
     let after = this.list.lastElementChild;
-    while (after && Number(after.dataset.seq) > seq) after = after.previousElementSibling;
+    // Separators carry no seq: step over them, they are laid out again afterwards.
+    while (after && (!after.dataset.seq || Number(after.dataset.seq) > seq)) {
+      after = after.previousElementSibling;
+    }
     if (after) after.after(node);
     else this.list.prepend(node);
   }
@@ -167,7 +253,7 @@ export class MessageList {
     const time = el("time", "msg-time");
     if (message.created_at) {
       time.dateTime = message.created_at;
-      time.textContent = this.clock.short(message.created_at);
+      time.textContent = this.clock.time(message.created_at);
       time.title = this.clock.full(message.created_at, this.people.timeZoneOf(sender));
     }
     meta.append(time);
@@ -176,7 +262,6 @@ export class MessageList {
       edited.title = this.clock.full(message.edited_at, null);
       meta.append(edited);
     }
-    if (mine && !message.deleted) meta.append(el("span", "msg-state", strings.sent));
     li.append(meta);
 
     const body = el("div", "msg-body");
@@ -236,6 +321,7 @@ export class MessageList {
   keepingScroll(change) {
     const before = this.log.scrollHeight - this.log.scrollTop;
     change();
+    this.arrange(); // the separators above move the view too
     this.log.scrollTop = this.log.scrollHeight - before;
   }
 

@@ -111,8 +111,10 @@ export class RoomSocket {
     if (code === 4401) {
       this.stop(strings.sessionEnded, { login: true });
     } else if (code === 4403) {
+      this.status.accessEnded();
       this.stop(strings.accessEnded);
     } else if (code === 4409) {
+      this.status.exerciseClosed();
       this.handlers.readOnly(strings.roomClosed);
       this.status.banner(strings.roomClosed);
       if (this.readOnlyRetried) {

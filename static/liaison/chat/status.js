@@ -1,11 +1,21 @@
-// The connection status line, the banner (why the page stopped) and passing notices.
+// The connection status line, the header's badges (the exercise's state, the reader's place in
+// it) as they change while the page is open, the banner (why the page stopped) and passing
+// notices.
 import { strings } from "./strings.js";
 
 const NOTICE_SHOWN_MS = 10000;
 
+function setBadge(badge, state, text) {
+  if (!badge) return;
+  badge.className = `badge ${state}`;
+  badge.textContent = text;
+}
+
 export class StatusLine {
-  constructor({ status, banner, notice }) {
+  constructor({ status, banner, notice, exerciseBadge = null, roleBadge = null }) {
     this.statusEl = status;
+    this.exerciseBadge = exerciseBadge;
+    this.roleBadge = roleBadge;
     this.bannerEl = banner;
     this.noticeEl = notice;
     this.noticeTimer = null;
@@ -21,6 +31,16 @@ export class StatusLine {
   set(state, text) {
     this.statusEl.dataset.state = state;
     this.statusEl.textContent = text;
+  }
+
+  // The exercise closed while the page was open (close code 4409, or a room_closed error).
+  exerciseClosed() {
+    setBadge(this.exerciseBadge, "closed", strings.exerciseClosedBadge);
+  }
+
+  // The reader was removed from the exercise (close code 4403).
+  accessEnded() {
+    setBadge(this.roleBadge, "closed", strings.accessEndedBadge);
   }
 
   banner(text, loginUrl = null) {

@@ -65,7 +65,6 @@ export const strings = Object.freeze({
   roomEmpty: gettext("No messages yet. Say hello."),
   unknownSender: gettext("Unknown"),
   edited: gettext("edited"),
-  sent: gettext("sent"),
   sending: gettext("sending…"),
   notSent: gettext("not sent"),
   integrityFailed: gettext("This message failed its integrity check and is not shown."),
@@ -77,10 +76,24 @@ export const strings = Object.freeze({
   retry: gettext("Retry"),
   discard: gettext("Discard"),
 
-  // times: the reader's zone, and the sender's when it differs
+  // bearings in the message list
+  today: gettext("Today"),
+  yesterday: gettext("Yesterday"),
+  newMessages: gettext("New messages"),
+
+  // times: the reader's zone, the sender's, and UTC
   yourTime: (time, zone) => fill(gettext("%(time)s (your time, %(zone)s)"), { time, zone }),
+  yourAndSendersTime: (time, zone) =>
+    fill(gettext("%(time)s (your time and the sender's, %(zone)s)"), { time, zone }),
   sendersTime: (time, zone) =>
     fill(gettext("Sender's local time: %(time)s (%(zone)s)"), { time, zone }),
+  utcTime: (time) => fill(gettext("UTC: %(time)s"), { time }),
+
+  // the room header: each agency's clock, the exercise and the reader's place in it
+  officeHours: gettext("office hours"),
+  outOfHours: gettext("out of hours"),
+  exerciseClosedBadge: gettext("Closed"),
+  accessEndedBadge: gettext("No longer a member"),
 
   // attachments
   defaultFileName: gettext("file"),
@@ -118,6 +131,11 @@ export const strings = Object.freeze({
       limit: limit.toLocaleString(),
     }),
 
+  // read out by screen readers when a message from someone else arrives
+  announceMessage: (name, text) =>
+    fill(gettext("New message from %(name)s: %(text)s"), { name, text }),
+  announceWithoutText: (name) => fill(gettext("New message from %(name)s"), { name }),
+
   // people
   someone: gettext("Someone"),
   typingOne: (name) => fill(gettext("%(name)s is typing…"), { name }),
@@ -131,8 +149,3 @@ export const strings = Object.freeze({
   unreadCount: (count) =>
     fill(ngettext("%(count)s unread", "%(count)s unread", count), { count }),
 });
-  // read out by screen readers when a message from someone else arrives
-  announceMessage: (name, text) =>
-    fill(gettext("New message from %(name)s: %(text)s"), { name, text }),
-  announceWithoutText: (name) => fill(gettext("New message from %(name)s"), { name }),
-

@@ -90,3 +90,72 @@ export class ReadMarker {
     }
   }
 }
+
+// The "Jump to the first unread message" button: shown while the "New messages" line is above
+// the visible part of the list, or not loaded yet; a click loads earlier pages as needed (a few
+// at most) and brings the line into view.
+const JUMP_LOADS_AT_MOST = 10;
+
+export class FirstUnread {
+  constructor({ button, list, log, seqs, loadEarlier }) {
+    this.button = button;
+    this.list = list;
+    this.log = log;
+    this.seqs = seqs;
+    this.loadEarlier = loadEarlier;
+    this.loadsLeft = 0; // earlier pages still to load for a jump in progress
+  }
+
+  start() {
+    if (!this.button) return;
+    this.button.addEventListener("click", () => this.jump());
+    this.log.addEventListener("scroll", () => this.update());
+    this.list.onArranged = () => this.arranged();
+    this.update();
+  }
+
+  // Is the line (or the first unread message, not loaded yet) above what the reader sees?
+  isAbove() {
+    const from = this.list.unreadFrom;
+    if (from === null) return false;
+    const line = this.list.unreadLine();
+    if (!line) return this.seqs.minSeq !== null && from < this.seqs.minSeq;
+    return line.getBoundingClientRect().bottom <= this.log.getBoundingClientRect().top + 1;
+  }
+
+  update() {
+    if (this.button) this.button.hidden = !this.isAbove();
+  }
+
+  arranged() {
+    if (this.loadsLeft > 0 && !this.list.unreadLine()) {
+      this.loadsLeft -= 1;
+      if (this.loadsLeft > 0 && this.seqs.hasEarlier()) this.loadEarlier();
+    } else if (this.loadsLeft > 0) {
+      this.loadsLeft = 0;
+      this.reveal();
+    }
+    this.update();
+  }
+
+  jump() {
+    if (this.list.unreadLine()) {
+      this.reveal();
+    } else if (this.seqs.hasEarlier()) {
+      this.loadsLeft = JUMP_LOADS_AT_MOST;
+      this.loadEarlier();
+    }
+  }
+
+  reveal() {
+    const line = this.list.unreadLine();
+    if (!line) return;
+    line.scrollIntoView({ block: "start" });
+    const first = line.nextElementSibling;
+    if (first) {
+      first.tabIndex = -1;
+      first.focus({ preventScroll: true });
+    }
+    this.update();
+  }
+}
