@@ -109,7 +109,9 @@ def test_an_altered_result_or_manifest_fails_the_check(
     data = _hand_over(login_as(Client(), uk_officer), run.comparison.pk).content
     stem = f"CFE-TEST-WASTE-comparison-{run.comparison.pk}"
     altered_csv = tmp_path / "csv.zip"
-    altered_csv.write_bytes(_rezip(data, f"{stem}.csv", lambda b: b.replace(b"matched", b"mismatc")))
+    altered_csv.write_bytes(
+        _rezip(data, f"{stem}.csv", lambda b: b.replace(b"matched", b"mismatc"))
+    )
     altered_manifest = tmp_path / "manifest.zip"
     altered_manifest.write_bytes(
         _rezip(data, "manifest.json", lambda b: b.replace(b"Guangzhou", b"Shenzhen"))
