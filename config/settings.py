@@ -111,6 +111,10 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "csp",
+    # Background jobs (docs/architecture.md "Background jobs"): django-tasks' API with the
+    # database backend, so SQLite and PostgreSQL alike hold the queue.
+    "django_tasks",
+    "django_tasks_db",
     "liaison",
 ]
 
@@ -408,6 +412,35 @@ LIAISON_AUDIT_SIGNING_KEY_FILE = os.environ.get("LIAISON_AUDIT_SIGNING_KEY_FILE"
 # ``manage.py audit checkpoint``), so a cut tail is caught even between scheduled checkpoints.
 LIAISON_AUDIT_CHECKPOINT_EVERY = env_int("LIAISON_AUDIT_CHECKPOINT_EVERY", 1000)
 
+# --- background jobs (liaison/services/jobs.py, ``manage.py jobs`` and ``manage.py tick``) ----------
+# The queue is a table in the application's database (django-tasks-db): the embedded SQLite
+# default and PostgreSQL alike, with no other service to run.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "exports"],
+    }
+}
+# A worker refreshes its heartbeat this often; a job whose worker has been silent for
+# LIAISON_JOBS_STALE_SECONDS (killed, machine lost) is queued again, at most
+# LIAISON_JOBS_MAX_ATTEMPTS times in all.
+LIAISON_JOBS_HEARTBEAT_SECONDS = env_int("LIAISON_JOBS_HEARTBEAT_SECONDS", 10)
+LIAISON_JOBS_STALE_SECONDS = env_int("LIAISON_JOBS_STALE_SECONDS", 60)
+LIAISON_JOBS_MAX_ATTEMPTS = env_int("LIAISON_JOBS_MAX_ATTEMPTS", 3)
+# How often each periodic job runs (seconds).
+LIAISON_JOBS_EVERY = {
+    "lifecycle": env_int("LIAISON_JOBS_LIFECYCLE_SECONDS", 60),
+    "audit_checkpoint": env_int("LIAISON_JOBS_CHECKPOINT_SECONDS", 300),
+    "purge_uploads": env_int("LIAISON_JOBS_PURGE_UPLOADS_SECONDS", 3600),
+    "prune_bookkeeping": env_int("LIAISON_JOBS_PRUNE_SECONDS", 86400),
+}
+# An exercise is archived (members lose sight of it) this many days after it closed, or when its
+# retention ends if that comes first.
+LIAISON_ARCHIVE_AFTER_DAYS = env_int("LIAISON_ARCHIVE_AFTER_DAYS", 30)
+# Ended sessions' rows and finished jobs' rows are kept this many days, then pruned.
+LIAISON_SESSION_KEEP_DAYS = env_int("LIAISON_SESSION_KEEP_DAYS", 90)
+LIAISON_JOB_RESULT_KEEP_DAYS = env_int("LIAISON_JOB_RESULT_KEEP_DAYS", 14)
+
 # --- Liaison limits ---------------------------------------------------------------------------
 LIAISON_MESSAGE_MAX_CHARS = 8000
 LIAISON_WS_MAX_FRAME_BYTES = env_int("LIAISON_WS_MAX_FRAME_BYTES", 64 * 1024)
@@ -507,6 +540,9 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # One line per request; LIAISON_REQUEST_LOG_LEVEL=WARNING keeps only failures.
+        # A line per job start and finish is noise every minute; failures still log as errors.
+        "django_tasks": {"level": "WARNING"},
         # One line per request; LIAISON_REQUEST_LOG_LEVEL=WARNING keeps only failures.
         "liaison.request": {"level": os.environ.get("LIAISON_REQUEST_LOG_LEVEL", "INFO")},
     },

@@ -18,10 +18,12 @@ from liaison.views import (
     health,
     home,
     invitations,
+    markings,
     messages,
     profile,
     provisioning,
     reports,
+    search,
     security,
     sessions,
 )
@@ -207,6 +209,13 @@ urlpatterns = [
         name="api-message-ack",
     ),
     path("api/v1/attention", attention.counts, name="api-attention"),
+    path("api/v1/search", search.api_search, name="api-search"),
+    path(
+        "api/v1/exercises/<int:exercise_id>/markings",
+        markings.exercise_markings,
+        name="api-exercise-markings",
+    ),
+    path("search/", search.search_page, name="search"),
     path(
         "api/v1/rooms/<int:room_id>/preferences",
         attention.room_preferences,

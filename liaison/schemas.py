@@ -77,6 +77,15 @@ class MessageDraft(Schema):
     marking: Marking | None = None
 
 
+class ExerciseMarkings(Schema):
+    """``PUT /api/v1/exercises/<id>/markings``: the handling markings, lowest first, the default,
+    and the highest one observers may download (empty: no limit)."""
+
+    markings: Annotated[list[Marking], Field(min_length=1, max_length=10)]
+    default: Marking
+    observer_download_limit: Annotated[str, Field(max_length=40)] = ""
+
+
 class RoomPreferences(Schema):
     """``POST /api/v1/rooms/<id>/preferences``: mute the room, or be notified of every
     message in it (either may be left out)."""

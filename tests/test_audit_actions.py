@@ -37,15 +37,18 @@ from liaison.models import (
 )
 from liaison.services import (
     accounts,
+    acknowledgements,
     attachments,
     backups,
     exchange,
     exercises,
     invitations,
     keys,
+    markings,
     memberships,
     messaging,
     reading,
+    search,
     sessions,
     twofactor,
 )
@@ -296,6 +299,42 @@ def _message_deleted(w: World) -> None:
     messaging.delete_message(user=w.uk_officer, room_id=w.room.pk, seq=message.seq)
 
 
+def _message_acknowledged(w: World) -> None:
+    messaging.send_message(
+        sender=w.uk_officer,
+        room_id=w.room.pk,
+        client_id="ack-me",
+        body="Hold MSCU1234567 please.",
+        ack={"users": [w.gz_officer.pk]},
+    )
+    acknowledgements.acknowledge(user=w.gz_officer, room_id=w.room.pk, seq=1)
+
+
+def _notification_emailed(w: World) -> None:
+    messaging.send_message(
+        sender=w.uk_officer,
+        room_id=w.room.pk,
+        client_id="mention",
+        body="@Li Wei MSCU1234567",
+        mentions={"users": [w.gz_officer.pk]},
+    )
+
+
+def _messages_searched(w: World) -> None:
+    say(w.uk_officer, w.room, "MSCU1234567 on the quay")
+    search.search_messages(user=w.gz_officer, filters=search.SearchFilters(query="MSCU1234567"))
+
+
+def _markings_changed(w: World) -> None:
+    markings.set_markings(
+        actor=w.admin,
+        exercise=w.exercise,
+        markings=["OFFICIAL", "OFFICIAL-SENSITIVE"],
+        default="OFFICIAL",
+        observer_download_limit="OFFICIAL",
+    )
+
+
 def _message_integrity_failed(w: World) -> None:
     """The room's wrapped data key is altered (an altered message would also break the room's
     chain, which the verification below would report)."""
@@ -352,6 +391,21 @@ def _attachment_damaged(w: World) -> None:
     blob.write_bytes(bytes(data))
     with pytest.raises(Exception, match="integrity"):  # a small file is checked before serving
         attachments.open_download(user=w.gz_officer, attachment_id=attachment.pk)
+
+
+def _bookkeeping_pruned(w: World) -> None:
+    from liaison.models import UserSession
+    from liaison.services import jobs
+
+    long_ago = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    UserSession.objects.create(
+        user=w.uk_officer,
+        session_key="pruned-session",
+        created_at=long_ago,
+        last_seen_at=long_ago,
+        ended_at=long_ago,
+    )
+    jobs.prune_bookkeeping()
 
 
 def _attachment_purged(w: World) -> None:
@@ -520,11 +574,16 @@ CASES: dict[str, Callable[[World], None]] = {
     "message.edited": _message_edited,
     "message.deleted": _message_deleted,
     "message.integrity_failed": _message_integrity_failed,
+    "message.acknowledged": _message_acknowledged,
+    "notification.emailed": _notification_emailed,
+    "messages.searched": _messages_searched,
+    "exercise.markings_changed": _markings_changed,
     "attachment.uploaded": _attachment_uploaded,
     "attachment.refused": _attachment_refused,
     "attachment.downloaded": _attachment_downloaded,
     "attachment.damaged": _attachment_damaged,
     "attachment.purged": _attachment_purged,
+    "bookkeeping.pruned": _bookkeeping_pruned,
     "dataset.uploaded": _dataset_uploaded,
     "dataset.refused": _dataset_refused,
     "comparison.run": _comparison_run,

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from liaison import access, audit
 from liaison.errors import Invalid, PermissionDenied
-from liaison.models import Attachment, Exercise, GroupRole, Membership, User
+from liaison.models import Attachment, Exercise, GroupRole, User
 
 MAX_MARKINGS = 10
 MARKING_CHARS = 40
@@ -50,18 +50,15 @@ def level(exercise: Exercise, marking: str) -> int:
     return markings.index(default) if default in markings else 0
 
 
-def require_may_download(
-    *, user: User, attachment: Attachment, membership: Membership | None
-) -> None:
+def require_may_download(*, attachment: Attachment, room_access: access.RoomAccess) -> None:
     """Observers may not download an attachment marked above the exercise's observer limit
     (files and their previews alike); everyone else who reads the room may."""
+    membership = room_access.membership
     if membership is None or membership.role != GroupRole.OBSERVER:
         return
-    exercise = attachment.room.exercise
+    exercise = room_access.exercise
     limit = exercise.observer_download_limit
-    if not limit:
-        return
-    if level(exercise, attachment.marking) > level(exercise, limit):
+    if limit and level(exercise, attachment.marking) > level(exercise, limit):
         raise PermissionDenied(
             _("Observers may not download files marked %(marking)s in this exercise.")
             % {"marking": attachment.marking}

@@ -30,6 +30,7 @@ from liaison.crypto.records import (
 from liaison.crypto.streaming import decrypt_stream
 from liaison.errors import LiaisonError, NotFound
 from liaison.models import Attachment, User
+from liaison.services import markings
 from liaison.services.attachments.images import thumbnail_type
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ def open_download(
     Each download is audited, auditors' included.
     """
     attachment, room_access = access_attachment(user, attachment_id)
+    markings.require_may_download(attachment=attachment, room_access=room_access)
     try:
         name = display_name(attachment)
         if attachment.size <= BUFFERED_DOWNLOAD_BYTES:
@@ -190,6 +192,7 @@ def open_thumbnail(*, user: User, attachment_id: object) -> tuple[bytes, str]:
     """The decrypted thumbnail and its type. Thumbnails are previews shown inline in the
     conversation, so fetching one is not a download and is not audited."""
     attachment, room_access = access_attachment(user, attachment_id)
+    markings.require_may_download(attachment=attachment, room_access=room_access)
     if not attachment.thumbnail_storage_name:
         raise NotFound(_("This attachment has no thumbnail."))
     try:
