@@ -478,6 +478,8 @@ async def test_closing_the_exercise_closes_sockets_with_4409_and_leaves_it_read_
     await database_sync_to_async(exercise_service.close_exercise)(
         actor=admin, exercise=room.exercise
     )
+    notice = (await olivia.expect("message.new"))["message"]
+    assert (notice["kind"], notice["sender"]["display_name"]) == ("system", "Liaison")
     assert await olivia.closed_with(timeout=1) == 4409
     await olivia.close()
 
@@ -486,7 +488,7 @@ async def test_closing_the_exercise_closes_sockets_with_4409_and_leaves_it_read_
     error = await again.expect("error")
     assert (error["code"], error["client_id"]) == ("room_closed", "c-1")
     await again.send({"type": "history"})
-    assert (await again.expect("history.batch"))["messages"] == []
+    assert [m["seq"] for m in (await again.expect("history.batch"))["messages"]] == [notice["seq"]]
     await again.close()
 
 

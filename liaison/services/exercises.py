@@ -1,8 +1,10 @@
 """Exercises and their rooms: creation, edits and the status machine.
 
-An exercise moves ``draft → active → closed → archived`` and never back. Only admins provision
-it (``access.require_admin``). Once closed it is read-only: no edits, rooms, invitations or
-membership changes. Closing and archiving tell every open socket of its rooms to close. Who may
+An exercise moves ``draft → active → closed → archived`` and never back (then ``shredded``, by
+``services.keys``). Only admins provision it (``access.require_admin``); the scheduler
+(``services.lifecycle``) makes the same moves by the calendar. Once closed it is read-only: no
+edits, rooms, invitations or membership changes. Every move is announced in its rooms by a
+notice from Liaison; closing and archiving tell every open socket of its rooms to close. Who may
 see or manage an exercise is decided in ``access``; the lists of exercises are ``selectors``.
 """
 
@@ -13,8 +15,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,7 +33,7 @@ from liaison.models import (
     Room,
     User,
 )
-from liaison.services import revocation
+from liaison.services import messaging, revocation
 
 DEFAULT_ROOM_NAME = "general"
 CODE_RE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
@@ -51,6 +54,14 @@ REFUSED_TRANSITION = {
     "activate": gettext_lazy("only a draft exercise can be activated."),
     "close": gettext_lazy("only an active exercise can be closed."),
     "archive": gettext_lazy("only a closed exercise can be archived."),
+}
+# The notice each move leaves in the exercise's rooms, one line per interface language.
+ANNOUNCEMENTS = {
+    "activate": gettext_lazy("Exercise %(code)s is now active: its rooms are open for posting."),
+    "close": gettext_lazy("Exercise %(code)s has closed: its rooms are read-only from now on."),
+    "archive": gettext_lazy(
+        "Exercise %(code)s has been archived: from now on only auditors can read it."
+    ),
 }
 
 
@@ -414,8 +425,41 @@ def add_room(
     return room
 
 
-def _transition(*, actor: User, exercise: Exercise, action: str, ip: str | None) -> Exercise:
-    require_admin(actor)
+def announcement(exercise: Exercise, action: str) -> str:
+    """The notice of a move, in every interface language (members read the same room)."""
+    lines: list[str] = []
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language):
+            line = str(ANNOUNCEMENTS[action]) % {"code": exercise.code}
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _announce(exercise: Exercise, action: str) -> list[int]:
+    """Leave the move's notice in every room; returns the rooms it went to."""
+    text = announcement(exercise, action)
+    announced = []
+    for room_id in (
+        Room.objects.filter(exercise=exercise).order_by("pk").values_list("pk", flat=True)
+    ):
+        if messaging.post_notice(room_id=room_id, client_id=f"exercise-{action}", body=text):
+            announced.append(room_id)
+    return announced
+
+
+def _transition(
+    *,
+    actor: User | None,
+    exercise: Exercise,
+    action: str,
+    ip: str | None,
+    actor_label: str = "",
+) -> Exercise:
+    """One move of the status machine; ``actor`` is None when the scheduler makes it (then
+    ``actor_label`` names it)."""
+    if actor is not None:
+        require_admin(actor)
     source, target = TRANSITIONS[action]
     with transaction.atomic():
         exercise = lock_exercise(exercise)
@@ -444,14 +488,20 @@ def _transition(*, actor: User, exercise: Exercise, action: str, ip: str | None)
         elif action == "archive":
             exercise.archived_at = now
         exercise.save(update_fields=["status", "closed_at", "archived_at", "updated_at"])
+        # The notice goes out before the rooms' epochs move, so open sockets show it before
+        # they are told the room closed.
+        announced = _announce(exercise, action)
         audit.record(
             actor=actor,
+            actor_label=actor_label,
             action=f"exercise.{PAST_TENSE[action]}",
             target=exercise,
             exercise=exercise,
             ip=ip,
             status_from=str(source),
             status_to=str(target),
+            announced_in=announced,
+            **({"scheduled": True} if actor is None else {}),
         )
         room_ids = revocation.narrow_exercise(exercise_id=exercise.pk)
         if action in {"close", "archive"}:
@@ -461,6 +511,14 @@ def _transition(*, actor: User, exercise: Exercise, action: str, ip: str | None)
                     events.room_closed(room_id=room_id, status=str(target)),
                 )
     return exercise
+
+
+def scheduled_transition(*, exercise: Exercise, action: str, actor_label: str) -> Exercise:
+    """The scheduler's move (``services.lifecycle``): the same checks, notices and events as an
+    administrator's, audited under ``actor_label``."""
+    return _transition(
+        actor=None, exercise=exercise, action=action, ip=None, actor_label=actor_label
+    )
 
 
 def activate_exercise(*, actor: User, exercise: Exercise, ip: str | None = None) -> Exercise:

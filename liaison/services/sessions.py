@@ -27,7 +27,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -317,3 +317,19 @@ def end_all_sessions(*, user: User, reason: str) -> int:
     revocation.narrow_person(user_id=user.pk, recheck=False)
     events.publish_on_commit(events.user_group(user.pk), events.session_ended(session_key=None))
     return len(rows)
+
+
+def prune_sessions(*, now: dt.datetime | None = None) -> int:
+    """Delete the rows of sessions that ended, or lapsed, more than ``LIAISON_SESSION_KEEP_DAYS``
+    ago, and Django's expired stored sessions. Bookkeeping, not record: sign-ins, sign-outs and
+    revocations stay in the audit log. Returns how many rows went."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.LIAISON_SESSION_KEEP_DAYS)
+    gone = UserSession.objects.filter(
+        Q(ended_at__lt=cutoff)
+        | Q(ended_at__isnull=True, created_at__lt=cutoff - absolute_limit())
+        | Q(ended_at__isnull=True, last_seen_at__lt=cutoff - idle_limit())
+    )
+    count, _ = gone.delete()
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    return count
