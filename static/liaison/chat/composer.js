@@ -11,7 +11,9 @@ const TYPING_SEND_EVERY_MS = 3000;
 export class Composer {
   // outbox: an Outbox; list: the MessageList; uploads: Uploads; send(frame) -> bool;
   // access.canPost is turned off here when the room becomes read-only.
-  constructor({ cfg, ui, clock, outbox, list, uploads, access, send, notice }) {
+  // drafting (optional): asks(text) -> what the next message asks besides being read
+  // (reply_to, mentions, ack, kind, marking), sent() after it went into the outbox.
+  constructor({ cfg, ui, clock, outbox, list, uploads, access, send, notice, drafting = null }) {
     this.cfg = cfg;
     this.ui = ui;
     this.clock = clock;
@@ -21,6 +23,7 @@ export class Composer {
     this.access = access;
     this.send = send;
     this.notice = notice;
+    this.drafting = drafting;
     this.typingSentAt = 0;
   }
 
@@ -63,7 +66,9 @@ export class Composer {
       body: text.trim() ? text : "",
       attachments: ready.map((upload) => upload.attachment.id),
       attachmentMeta: ready.map((upload) => upload.attachment),
+      asks: this.drafting ? this.drafting.asks(text) : null,
     });
+    if (this.drafting) this.drafting.sent();
     this.renderPending(entry);
     ready.forEach((upload) => this.uploads.remove(upload));
     input.value = "";

@@ -27,5 +27,9 @@ export function readConfig(data) {
     attachmentsUrl: data.attachmentsUrl,
     loginUrl: data.loginUrl || "/login/",
     csrfToken: data.csrfToken || "",
+    // The exercise's handling markings, lowest first, and its default.
+    markings: (data.markings || "").split("|").filter(Boolean),
+    defaultMarking: data.defaultMarking || "",
+    isMember: data.isMember === "true",
   };
 }

@@ -5,10 +5,11 @@
 // message carries a per-room seq, and the page asks `sync {after_seq}` for anything it missed
 // (sync.js). Messages the user wrote wait in an outbox until acknowledged (outbox.js). User text
 // only ever reaches the page through textContent or DOM-built links (render.js).
-import { Announcer } from "./announce.js";
 import { initialAfterSeq, makeDays } from "./bearings.js";
 import { WallClocks } from "./clocks.js";
+import { Announcer } from "./announce.js";
 import { Composer } from "./composer.js";
+import { Conversation } from "./conversation.js";
 import { readConfig } from "./config.js";
 import { beginEdit, deleteMessage } from "./editing.js";
 import { makeClock } from "./format.js";
@@ -20,7 +21,7 @@ import { RoomSocket } from "./socket.js";
 import { StatusLine } from "./status.js";
 import { strings } from "./strings.js";
 import { Catchup } from "./sync.js";
-import { FirstUnread, ReadMarker, UnreadCounts } from "./unread.js";
+import { FirstUnread, ReadMarker } from "./unread.js";
 import { Uploads } from "./uploads.js";
 
 const root = document.getElementById("chat");
@@ -47,12 +48,12 @@ function elements() {
     dropHint: $("chat-drop-hint"),
     people: $("chat-people"),
     onlineCount: $("chat-online-count"),
+    announcer: $("chat-announcer"),
     exerciseBadge: $("chat-exercise-status"),
     roleBadge: $("chat-role"),
     jumpUnread: $("chat-jump-unread"),
     welcome: $("chat-welcome"),
     welcomeClose: $("chat-welcome-close"),
-    announcer: $("chat-announcer"),
   };
 }
 
@@ -89,6 +90,7 @@ function start(root) {
     handlers: { open: onOpen, frame: onFrame, lost: onLost, readOnly: (r) => composer.disable(r) },
   });
   const send = (frame) => socket.send(frame);
+  const conversation = new Conversation({ cfg, ui, clock, access, send, notice });
 
   const list = new MessageList({
     ui,
@@ -101,6 +103,7 @@ function start(root) {
     unreadFrom: cfg.lastReadSeq < cfg.lastSeq ? cfg.lastReadSeq + 1 : null,
     onEdit: (seq) => beginEdit(list.get(seq), seq, { maxChars: cfg.maxChars, send, notice }),
     onDelete: (seq) => deleteMessage(seq, { send, notice }),
+    decorate: (li, message) => conversation.decorate(li, message),
   });
   const catchup = new Catchup({
     seqs,
@@ -121,7 +124,6 @@ function start(root) {
     loadEarlier: () => catchup.loadEarlier(),
   });
   const reads = new ReadMarker({ roomId: cfg.roomId, seqs, list, log: ui.log, send });
-  const unread = new UnreadCounts({ url: cfg.unreadUrl, roomId: cfg.roomId });
   const dropArea = root.querySelector(".chat-main");
   const uploads = new Uploads({ cfg, ui, dropArea, access, notice });
   const composer = new Composer({
@@ -134,7 +136,9 @@ function start(root) {
     access,
     send,
     notice,
+    drafting: conversation.drafting,
   });
+  conversation.attach({ list, seqs, loadEarlier: () => catchup.loadEarlier(), uploads });
 
   function onOpen() {
     catchup.connected();
@@ -154,6 +158,7 @@ function start(root) {
         if (frame.message && typeof frame.message.seq === "number") {
           catchup.received(frame.message);
           announcer.message(frame.message);
+          conversation.stoppedTyping(people, frame.message);
           list.arrivedLive(frame.message);
           reads.schedule();
         }
@@ -176,6 +181,9 @@ function start(root) {
         break;
       case "presence":
         people.presence(frame);
+        break;
+      case "ack.updated":
+        conversation.onFrame(frame);
         break;
       case "typing":
         people.onTyping(frame.user);
@@ -220,6 +228,7 @@ function start(root) {
   uploads.start();
   composer.start();
   list.updateEarlier();
-  unread.start();
+  conversation.startAttention();
+  conversation.revealFromAddress();
   socket.start();
 }

@@ -21,6 +21,8 @@ export function newClientId(source = globalThis.crypto) {
 export function sendFrame(entry) {
   const frame = { type: "message.send", client_id: entry.client_id, body: entry.body };
   if (entry.attachments && entry.attachments.length) frame.attachments = entry.attachments;
+  // What the message asks besides being read: reply_to, mentions, ack, kind, marking.
+  if (entry.asks && typeof entry.asks === "object") Object.assign(frame, entry.asks);
   return frame;
 }
 
@@ -63,7 +65,13 @@ export class Outbox {
     return this.entries.find((entry) => entry.client_id === clientId) || null;
   }
 
-  add({ body, attachments = [], attachmentMeta = [], createdAt = new Date().toISOString() }) {
+  add({
+    body,
+    attachments = [],
+    attachmentMeta = [],
+    asks = null,
+    createdAt = new Date().toISOString(),
+  }) {
     const entry = {
       client_id: this.makeId(),
       body,
@@ -72,6 +80,7 @@ export class Outbox {
       created_at: createdAt,
       failed: null,
     };
+    if (asks && Object.keys(asks).length) entry.asks = asks;
     this.entries.push(entry);
     this.save();
     return entry;

@@ -35,7 +35,8 @@ export function sameMessage(a, b) {
     a.deleted === b.deleted &&
     a.shredded === b.shredded &&
     a.error === b.error &&
-    JSON.stringify(a.attachments || []) === JSON.stringify(b.attachments || [])
+    JSON.stringify(a.attachments || []) === JSON.stringify(b.attachments || []) &&
+    JSON.stringify([a.reply, a.ack, a.marking]) === JSON.stringify([b.reply, b.ack, b.marking])
   );
 }
 
@@ -107,7 +108,20 @@ export class MessageList {
   // own messages.
   // days: from makeDays (bearings.js); unreadFrom: the first seq the reader has not read, or
   // null for no "New messages" line.
-  constructor({ ui, cfg, clock, days, people, seqs, access, onEdit, onDelete, unreadFrom = null }) {
+  // decorate(li, message): adds what a message asks of its readers (replies.js, acks.js, ...).
+  constructor({
+    ui,
+    cfg,
+    clock,
+    days,
+    people,
+    seqs,
+    access,
+    onEdit,
+    onDelete,
+    unreadFrom = null,
+    decorate = () => {},
+  }) {
     this.log = ui.log;
     this.list = ui.list;
     this.earlier = ui.earlier;
@@ -125,6 +139,7 @@ export class MessageList {
     this.access = access;
     this.onEdit = onEdit;
     this.onDelete = onDelete;
+    this.decorate = decorate;
     this.messages = new Map(); // seq -> {data, el}
   }
 
@@ -296,6 +311,7 @@ export class MessageList {
       actions.append(edit, del);
       li.append(actions);
     }
+    this.decorate(li, message);
     return li;
   }
 

@@ -1,0 +1,171 @@
+// The room page's conversation features, wired in one place: replies, mentions,
+// acknowledgements, alerts and markings on each message (decorate), what the composer sends
+// besides the text (drafting), live counts and notifications (attention.js, notify.js), the
+// image viewer and pasted images, and landing on a message named in the address (#msg-N).
+import { applyAckUpdate, renderAck, watchOverdue } from "./acks.js";
+import { AttentionSocket, CountsView, Tally } from "./attention.js";
+import { el } from "./dom.js";
+import { Drafting } from "./drafting.js";
+import { Lightbox } from "./lightbox.js";
+import { markMentions, MentionPicker, readMembers } from "./mentions.js";
+import { Notifier, RoomSettings } from "./notify.js";
+import { watchPaste } from "./paste.js";
+import { renderQuote, ReplyTarget, revealMessage } from "./replies.js";
+import { wording } from "./wording.js";
+
+function roomTitles(doc = document) {
+  const titles = new Map();
+  doc.querySelectorAll("[data-room-link]").forEach((link) => {
+    const name = link.querySelector(".room-name");
+    const text = (name ? name.textContent : link.textContent).trim().replace(/^#\s*/, "");
+    titles.set(Number(link.dataset.roomLink), text);
+  });
+  return titles;
+}
+
+export class Conversation {
+  constructor({ cfg, ui, clock, access, send, notice }) {
+    this.cfg = cfg;
+    this.ui = ui;
+    this.clock = clock;
+    this.access = access;
+    this.send = send;
+    this.notice = notice;
+    this.list = null;
+    const members = readMembers(ui.people, cfg.userId);
+    this.names = new Map(members.map((m) => [m.id, m.name]));
+    this.agencies = new Map();
+    members.forEach((m) => m.agencyCode && this.agencies.set(m.agencyCode, m.agency));
+    this.reply = new ReplyTarget({ composer: ui.composer, input: ui.input });
+    this.mentions = new MentionPicker({ input: ui.input, members });
+    this.drafting = new Drafting({
+      composer: ui.composer,
+      markings: cfg.markings,
+      defaultMarking: cfg.defaultMarking,
+      agencies: [...this.agencies].map(([code, name]) => ({ code, name })),
+      reply: this.reply,
+      mentions: this.mentions,
+    });
+    if (!cfg.canPost) this.drafting.disable();
+    this.lightbox = new Lightbox();
+    this.tally = new Tally(cfg.userId);
+    this.titles = roomTitles();
+  }
+
+  // Called by MessageList.render for every message shown.
+  decorate(li, message) {
+    const body = li.querySelector(".msg-body");
+    if (message.kind === "alert") {
+      li.querySelector(".msg-meta")?.prepend(el("span", "badge alert-badge", wording.alert));
+    }
+    if (message.marking && message.marking !== this.cfg.defaultMarking) {
+      li.querySelector(".msg-meta")?.append(el("span", "badge marking-badge", message.marking));
+    }
+    const quote = renderQuote(message.reply, { onJump: (seq) => this.reveal(seq) });
+    if (quote && body) body.before(quote);
+    markMentions(li, message, { userId: this.cfg.userId, names: this.names, agencies: this.agencies });
+    const ack = renderAck(message, {
+      userId: this.cfg.userId,
+      clock: this.clock,
+      canAcknowledge: () => this.access.canPost,
+      onAcknowledge: (seq) => {
+        const sent = this.send({ type: "ack", seq });
+        if (!sent) this.notice(wording.ackNotSent);
+        return sent;
+      },
+    });
+    if (ack) li.append(ack);
+    this.lightbox.bind(li);
+    const usable = !message.deleted && !message.provisional && !message.error;
+    if (usable && this.access.canPost && typeof message.seq === "number") {
+      const tools = el("div", "msg-tools");
+      const reply = el("button", "link msg-reply-button", wording.reply);
+      reply.type = "button";
+      reply.addEventListener("click", () => this.reply.set(message));
+      tools.append(reply);
+      li.append(tools);
+    }
+  }
+
+  attach({ list, seqs, loadEarlier, uploads }) {
+    this.list = list;
+    this.seqs = seqs;
+    this.loadEarlier = loadEarlier;
+    if (this.cfg.canPost) {
+      this.mentions.start();
+      watchPaste(this.ui.input, uploads);
+    }
+    watchOverdue(this.ui.list);
+  }
+
+  reveal(seq) {
+    if (!this.list) return Promise.resolve(false);
+    return revealMessage(seq, { list: this.list, seqs: this.seqs, loadEarlier: this.loadEarlier });
+  }
+
+  // A person's message arrived: they are no longer typing it.
+  stoppedTyping(people, message) {
+    const id = message && message.sender ? message.sender.id : null;
+    const typer = id == null ? null : people.typers.get(id);
+    if (!typer) return;
+    clearTimeout(typer.timer);
+    people.typers.delete(id);
+    people.renderTypers();
+  }
+
+  onFrame(frame) {
+    if (frame.type === "ack.updated" && this.list) applyAckUpdate(this.list, frame);
+  }
+
+  // Live counts and notifications for every room of the reader.
+  startAttention() {
+    const roomId = this.cfg.roomId;
+    const view = new CountsView({ tally: this.tally, currentRoom: roomId, clock: this.clock });
+    const sidebar = document.querySelector(".chat-rooms");
+    const notifier = new Notifier({
+      userId: this.cfg.userId,
+      tally: this.tally,
+      titles: (id) => this.titles.get(id),
+      currentRoom: roomId,
+      host: sidebar,
+    });
+    let settings = null;
+    const header = document.querySelector(".chat-header > div");
+    if (header && this.cfg.isMember) {
+      const host = el("p", "chat-room-settings");
+      header.append(host);
+      settings = new RoomSettings({
+        host,
+        roomId,
+        csrfToken: this.cfg.csrfToken,
+        tally: this.tally,
+        onChange: () => view.paint(),
+      });
+    }
+    new AttentionSocket({
+      tally: this.tally,
+      onFrame: (frame) => {
+        notifier.consider(frame);
+        view.paint();
+        if (settings && frame.type === "counts") settings.paint();
+      },
+    }).start();
+  }
+
+  // The address names a message (#msg-N, from search or a notification): bring it into view
+  // once the page has caught up.
+  revealFromAddress() {
+    const match = /^#msg-(\d+)$/.exec(location.hash);
+    if (!match) return;
+    const seq = Number(match[1]);
+    const started = Date.now();
+    const wait = () => {
+      if (this.seqs && this.seqs.caughtUp && this.list && this.seqs.minSeq !== null) {
+        this.reveal(seq);
+      } else if (Date.now() - started < 15000) {
+        setTimeout(wait, 100);
+      }
+    };
+    wait();
+  }
+}
