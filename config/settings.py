@@ -492,6 +492,7 @@ LIAISON_RATE_LIMITS = {
     "upload": env_rate("LIAISON_RATE_UPLOAD", "30/60"),
     "upload.bytes": env_rate("LIAISON_RATE_UPLOAD_BYTES", f"{2 * 1024**3}/86400"),
     "audit.search": env_rate("LIAISON_RATE_AUDIT_SEARCH", "30/60"),
+    "message.search": env_rate("LIAISON_RATE_MESSAGE_SEARCH", "30/60"),
     "audit.export": env_rate("LIAISON_RATE_AUDIT_EXPORT", "10/3600"),
     "invitation.create": env_rate("LIAISON_RATE_INVITATION_CREATE", "100/3600"),
     "invitation.link": env_rate("LIAISON_RATE_INVITATION_LINK", "30/60"),
