@@ -178,3 +178,39 @@ def test_acknowledging_over_http(uk_officer: User, gz_officer: User, room: Room)
     assert response.json()["ack"]["by"][0]["at"] is not None
     response = client.post(f"/api/v1/rooms/{room.pk}/messages/9/ack")
     assert response.status_code == 404
+
+
+def test_the_auditors_transcript_shows_acknowledgements_markings_and_file_names(
+    uk_officer: User, gz_officer: User, auditor: User, room: Room, settings: Any, tmp_path: Any
+) -> None:
+    from liaison.services import attachments
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "attachments")},
+        },
+    }
+    upload = attachments.upload_attachment(
+        uploader=uk_officer,
+        room_id=room.pk,
+        filename="bill-of-lading-FXT889.pdf",
+        declared_type="application/pdf",
+        chunks=[b"%PDF-1.7\n" + b"0" * 500],
+    )
+    send(
+        uk_officer,
+        room,
+        attachment_ids=[upload.pk],
+        marking="OFFICIAL-SENSITIVE",
+        ack={"users": [gz_officer.pk]},
+    )
+    acknowledgements.acknowledge(user=gz_officer, room_id=room.pk, seq=1)
+    page = sign_in(Client(), auditor).get(f"/audit/rooms/{room.pk}/")
+    text = page.content.decode()
+    assert "bill-of-lading-FXT889.pdf" in text
+    assert f'href="/api/v1/attachments/{upload.pk}"' in text
+    assert "OFFICIAL-SENSITIVE" in text
+    assert "Acknowledgement requested" in text
+    assert "Li Wei (GACC Guangzhou Customs)" in text

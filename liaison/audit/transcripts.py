@@ -14,7 +14,15 @@ from typing import Any
 
 from liaison.crypto import records
 from liaison.crypto.errors import ContentShredded, CryptoError
-from liaison.models import Attachment, Message, MessageRevision, Room, User
+from liaison.models import (
+    Acknowledgement,
+    Attachment,
+    Mention,
+    Message,
+    MessageRevision,
+    Room,
+    User,
+)
 
 CHUNK = 500
 
@@ -88,24 +96,58 @@ def iter_transcript(
             revisions.setdefault(revision.message_id, []).append(revision)
         attachments: dict[int, list[dict[str, Any]]] = {}
         for attachment in Attachment.objects.filter(message_id__in=ids).order_by("pk"):
+            name, _mark = _open(records.open_attachment_name, attachment)
             attachments.setdefault(attachment.message_id, []).append(
                 {
                     "id": attachment.pk,
+                    "name": name,
                     "size": attachment.size,
                     "sha256": attachment.sha256,
                     "content_type": attachment.content_type,
+                    "marking": attachment.marking,
                     "purged": attachment.purged_at is not None,
                 }
             )
+        asks = _asks(chunk, people)
         for message in chunk:
-            yield message_entry(
+            entry = message_entry(
                 message,
                 revisions.get(message.pk, []),
                 attachments.get(message.pk, []),
                 people,
             )
+            entry.update(asks.get(message.pk, {}))
+            yield entry
             cursor = message.seq
             produced += 1
+
+
+def _asks(chunk: list[Message], people: People) -> dict[int, dict[str, Any]]:
+    """Per message id: its marking, whom it mentioned (user ids) and, for an acknowledgement
+    request, each addressee with the time they acknowledged."""
+    ids = [message.pk for message in chunk]
+    result: dict[int, dict[str, Any]] = {
+        message.pk: {"marking": message.marking, "mentioned": [], "acknowledgements": None}
+        for message in chunk
+    }
+    for message_id, user_id in (
+        Mention.objects.filter(message_id__in=ids)
+        .order_by("message_id", "user_id")
+        .values_list("message_id", "user_id")
+    ):
+        result[message_id]["mentioned"].append(user_id)
+    for row in (
+        Acknowledgement.objects.filter(request__message_id__in=ids)
+        .select_related("request")
+        .order_by("request_id", "pk")
+    ):
+        entry = result[row.request.message_id]
+        if entry["acknowledgements"] is None:
+            entry["acknowledgements"] = {"due_at": iso(row.request.due_at), "by": []}
+        entry["acknowledgements"]["by"].append(
+            {"user": people.get(row.user_id), "at": iso(row.acknowledged_at)}
+        )
+    return result
 
 
 def message_entry(

@@ -39,6 +39,7 @@ from liaison.services.attachments.images import (
 )
 from liaison.services.attachments.policy import (
     IMAGE_TYPES,
+    PDF,
     SNIFF_BYTES,
     TEXT_TYPES,
     clean_filename,
@@ -48,6 +49,7 @@ from liaison.services.attachments.policy import (
     sniff_type,
     text_refused,
 )
+from liaison.services.attachments.previews import pdf_first_page
 
 
 def room_usage(room_id: int) -> int:
@@ -190,6 +192,8 @@ class AttachmentUpload:
             self.sha256 = self._digest.hexdigest()
             if self.content_type in IMAGE_TYPES:
                 self._thumbnail()
+            elif self.content_type == PDF:
+                self._pdf_preview()
         except BaseException as error:
             self._fail(error)
             raise
@@ -212,11 +216,29 @@ class AttachmentUpload:
             del plaintext
         if thumbnail is None:  # too large to decode within the thumbnail pixel limit
             return
+        self._store_preview(thumbnail)
+
+    def _pdf_preview(self) -> None:
+        """A PDF's first page as its preview, sealed like an image's thumbnail."""
+        if self.size > thumbnail_source_max_bytes():
+            return
+        with decode_slot() as free:
+            if not free:
+                return
+            plaintext = read_verified(self.room.pk, self.key_version, self.storage_name, self.size)
+            preview = pdf_first_page(plaintext)
+            del plaintext
+        if preview is None:
+            return
+        data, self.width, self.height = preview
+        self._store_preview(data)
+
+    def _store_preview(self, data: bytes) -> None:
         name = storage.new_blob_name()
         key = roomkeys.data_key(self.room.pk, self.key_version)
         encryptor = StreamEncryptor(key, context=self._context(ATTACHMENT_THUMBNAIL, name))
         self.thumbnail_name = name
-        storage.write_blob(name, encryptor.update(thumbnail) + encryptor.finalize())
+        storage.write_blob(name, encryptor.update(data) + encryptor.finalize())
 
     # -- recording --
 

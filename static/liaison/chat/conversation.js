@@ -75,7 +75,16 @@ export class Conversation {
       },
     });
     if (ack) li.append(ack);
-    this.lightbox.bind(li);
+    const files = new Map((message.attachments || []).map((a) => [a.id, a]));
+    this.lightbox.bind(li, (id) => String(files.get(id)?.content_type || "").startsWith("image/"));
+    li.querySelectorAll(".attachment[data-attachment-id]").forEach((item) => {
+      const marking = files.get(Number(item.dataset.attachmentId))?.marking;
+      if (marking && marking !== this.cfg.defaultMarking) {
+        item.querySelector(".attachment-info")?.append(
+          el("span", "badge marking-badge attachment-marking", marking),
+        );
+      }
+    });
     const usable = !message.deleted && !message.provisional && !message.error;
     if (usable && this.access.canPost && typeof message.seq === "number") {
       const tools = el("div", "msg-tools");

@@ -18,8 +18,11 @@ export class Lightbox {
     this.returnFocus = null;
   }
 
-  bind(container) {
+  // isImage(attachmentId): PDFs show a preview too, but a click on theirs still downloads.
+  bind(container, isImage = () => true) {
     container.querySelectorAll("a.attachment-thumb-link").forEach((link) => {
+      const item = link.closest("[data-attachment-id]");
+      if (item && !isImage(Number(item.dataset.attachmentId))) return;
       link.addEventListener("click", (event) => {
         if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
         event.preventDefault();
