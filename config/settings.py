@@ -541,7 +541,6 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
-        # One line per request; LIAISON_REQUEST_LOG_LEVEL=WARNING keeps only failures.
         # A line per job start and finish is noise every minute; failures still log as errors.
         "django_tasks": {"level": "WARNING"},
         # One line per request; LIAISON_REQUEST_LOG_LEVEL=WARNING keeps only failures.

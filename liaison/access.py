@@ -6,6 +6,7 @@ Each ``access_*`` returns the object only if the user may see it, and otherwise 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -18,7 +19,9 @@ from liaison.models import (
     Exercise,
     ExerciseStatus,
     GroupRole,
+    HistoryVisibility,
     Membership,
+    Message,
     Role,
     Room,
     User,
@@ -138,6 +141,17 @@ def access_room(user: User, room_id: object) -> RoomAccess:
     return RoomAccess(room=room, membership=membership)
 
 
+def visible_from(room_access: RoomAccess) -> dt.datetime | None:
+    """The oldest message time the reader may see in the room (history visibility): for a
+    member of a ``joined`` exercise, the start of their current membership (someone removed and
+    added again reads from the new start); ``None`` when the whole history is theirs (``shared``
+    exercises, auditors). Every read of messages applies it: history, sync, search, files."""
+    membership = room_access.membership
+    if membership is None or room_access.exercise.history_visibility != HistoryVisibility.JOINED:
+        return None
+    return membership.created_at
+
+
 def room_refused_to_admin(user: User, room_id: object) -> Room | None:
     """After ``access_room`` refused an administrator: the room, so the page can say why
     (admins provision every exercise but read no conversation). ``None`` for anyone else and
@@ -177,6 +191,11 @@ def access_attachment(user: User, attachment_id: object) -> tuple[Attachment, Ro
         raise AccessDenied(target_type="attachment", target_id=str(ident)) from None
     if attachment.message_id is None and attachment.uploader_id != user.pk:
         raise AccessDenied(target_type="attachment", target_id=str(ident))
+    boundary = visible_from(room_access)
+    if boundary is not None and attachment.message_id is not None:
+        sent = Message.objects.filter(pk=attachment.message_id).values_list("created_at", flat=True)
+        if sent.first() < boundary:  # sent before this member joined a ``joined`` exercise
+            raise AccessDenied(target_type="attachment", target_id=str(ident))
     return attachment, room_access
 
 

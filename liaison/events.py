@@ -11,6 +11,7 @@ person removed from a room never receives what was written there after the remov
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -86,16 +87,28 @@ def encode(frame: dict[str, Any]) -> str:
 
 
 def room_event(
-    event_type: str, frame: dict[str, Any], *, epoch: int, sender_id: int | None = None
+    event_type: str,
+    frame: dict[str, Any],
+    *,
+    epoch: int,
+    sender_id: int | None = None,
+    written: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """A room event: the client ``frame`` encoded once, stamped with the room's access epoch."""
-    return {
+    """A room event: the client ``frame`` encoded once, stamped with the room's access epoch.
+
+    ``written``: when the message the event shows was first written (an edit or deletion of an
+    older message), so a socket whose history starts later (``SocketGrant.visible_from``)
+    leaves it out."""
+    event = {
         "type": event_type,
         "frame": encode(frame),
         "epoch": epoch,
         "sender": sender_id,
         "at": time.time(),  # when it was written, for the fan-out latency metric
     }
+    if written is not None:
+        event["written"] = written.timestamp()
+    return event
 
 
 def typing_event(

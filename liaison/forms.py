@@ -10,7 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from liaison.errors import LiaisonError
-from liaison.models import Agency, Exercise, GroupRole
+from liaison.models import Agency, Exercise, GroupRole, HistoryVisibility
 
 
 def split_list(value: str, *, lines_only: bool = False) -> list[str]:
@@ -93,6 +93,26 @@ class ExerciseForm(forms.Form):
             "starts_at": data["starts_at"],
             "ends_at": data["ends_at"],
             "retention_days": data["retention_days"],
+        }
+
+
+class NewExerciseForm(ExerciseForm):
+    """Creating an exercise also fixes what members who join late may read."""
+
+    history_visibility = forms.ChoiceField(
+        label=_("History for new members"),
+        choices=HistoryVisibility.choices,
+        initial=HistoryVisibility.SHARED,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=_("Chosen once: it cannot be changed after the exercise is created."),
+    )
+
+    def service_arguments(self) -> dict[str, Any]:
+        return {
+            **super().service_arguments(),
+            "history_visibility": self.cleaned_data["history_visibility"]
+            or HistoryVisibility.SHARED,
         }
 
 

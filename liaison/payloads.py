@@ -283,6 +283,7 @@ def exercise_payload(exercise: Exercise, *, role: str | None = None) -> dict[str
         "ends_at": iso_utc(exercise.ends_at),
         "status": exercise.status,
         "retention_days": exercise.retention_days,
+        "history_visibility": exercise.history_visibility,
         "rooms": [room_payload(room) for room in exercise.rooms.all()],
         "my_role": role,
     }
@@ -339,6 +340,7 @@ def exercise_summary(exercise: Exercise) -> dict[str, Any]:
         "status": exercise.status,
         "starts_at": iso_utc(exercise.starts_at),
         "ends_at": iso_utc(exercise.ends_at),
+        "history_visibility": exercise.history_visibility,
         "agencies": sorted(exercise.agencies.values_list("code", flat=True)),
         "rooms": [{"id": room.pk, "name": room.name} for room in exercise.rooms.order_by("name")],
         "members": [
@@ -490,6 +492,12 @@ def reply_payload(parent: Message | None, seq: int) -> dict[str, Any]:
         "excerpt": quoted,
         "deleted": parent.deleted_at is not None,
     }
+
+
+def hidden_reply_payload(seq: int) -> dict[str, Any]:
+    """A reply's parent that the reader may not see (written before they joined an exercise
+    whose history starts at joining): its seq, nothing of it."""
+    return {"seq": seq, "sender": None, "excerpt": None, "deleted": False, "hidden": True}
 
 
 def ack_payload(request: AckRequest, rows: Iterable[Acknowledgement]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Read queries: messages by sequence number, unread counts, who is online.
 
 Each function that reads a room checks access first (``access.access_room``), so a caller
-cannot read what it may not see. Message lists come back as protocol message objects.
+cannot read what it may not see, and applies the exercise's history visibility (a member of a
+``joined`` exercise reads from their joining: ``access.visible_from``, ``visible_history``).
+Message lists come back as protocol message objects.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -29,6 +32,7 @@ from liaison.models import (
     Acknowledgement,
     Exercise,
     GroupRole,
+    HistoryVisibility,
     Membership,
     Mention,
     Message,
@@ -73,6 +77,43 @@ def clean_limit(limit: object, *, default: int = HISTORY_DEFAULT_LIMIT) -> int:
     return limit
 
 
+def visible_history(user: User) -> Q:
+    """Messages ``user`` may read by their exercises' history visibility, for queries over
+    several rooms (whose readability the caller checks): all of a ``shared`` exercise, and in a
+    ``joined`` one what was written from the start of their current membership."""
+    joined = Membership.objects.filter(
+        user=user, removed_at__isnull=True, exercise_id=OuterRef("room__exercise_id")
+    ).values("created_at")[:1]
+    return Q(room__exercise__history_visibility=HistoryVisibility.SHARED) | Q(
+        created_at__gte=Subquery(joined)
+    )
+
+
+def _room_messages(room_access: access.RoomAccess) -> QuerySet[Message]:
+    """The room's messages this reader may see (``access.visible_from``)."""
+    rows = Message.objects.filter(room=room_access.room)
+    boundary = access.visible_from(room_access)
+    return rows if boundary is None else rows.filter(created_at__gte=boundary)
+
+
+def _page_payloads(room_access: access.RoomAccess, rows: list[Message]) -> list[dict[str, Any]]:
+    """The rows as message objects; a reply to a message the reader may not see quotes
+    nothing of it."""
+    messages = payloads.message_payloads(rows, for_auditor=room_access.is_auditor)
+    boundary = access.visible_from(room_access)
+    replied = {row.reply_to_seq for row in rows if row.reply_to_seq}
+    if boundary is not None and replied:
+        hidden = set(
+            Message.objects.filter(
+                room=room_access.room, seq__in=replied, created_at__lt=boundary
+            ).values_list("seq", flat=True)
+        )
+        for message in messages:
+            if message.get("reply") and message["reply_to"] in hidden:
+                message["reply"] = payloads.hidden_reply_payload(message["reply_to"])
+    return messages
+
+
 def messages_after(
     *, user: User, room_id: int, after_seq: int, limit: int | None = None
 ) -> MessagePage:
@@ -82,13 +123,13 @@ def messages_after(
     room_access = access.access_room(user, room_id)
     rows = list(
         payloads.with_payload_relations(
-            Message.objects.filter(room=room_access.room, seq__gt=after_seq).order_by("seq")
+            _room_messages(room_access).filter(seq__gt=after_seq).order_by("seq")
         )[: limit + 1]
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
     return MessagePage(
-        messages=payloads.message_payloads(rows, for_auditor=room_access.is_auditor),
+        messages=_page_payloads(room_access, rows),
         last_seq=_last_seq(room_access.room, rows),
         has_more=has_more,
     )
@@ -102,14 +143,14 @@ def messages_before(
         before_seq = _positive(before_seq, "before_seq", minimum=1)
     limit = clean_limit(limit)
     room_access = access.access_room(user, room_id)
-    rows = Message.objects.filter(room=room_access.room)
+    rows = _room_messages(room_access)
     if before_seq is not None:
         rows = rows.filter(seq__lt=before_seq)
     rows = list(payloads.with_payload_relations(rows.order_by("-seq"))[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit][::-1]
     return MessagePage(
-        messages=payloads.message_payloads(rows, for_auditor=room_access.is_auditor),
+        messages=_page_payloads(room_access, rows),
         last_seq=_last_seq(room_access.room, rows),
         has_more=has_more,
     )
@@ -189,7 +230,7 @@ def unread_counts(*, user: User) -> dict[int, int]:
         "last_read_seq"
     )[:1]
     counts = (
-        Message.objects.filter(room_id__in=room_ids, deleted_at__isnull=True)
+        Message.objects.filter(visible_history(user), room_id__in=room_ids, deleted_at__isnull=True)
         .exclude(sender=user)
         .annotate(read_up_to=Coalesce(Subquery(marker), Value(0), output_field=IntegerField()))
         .filter(seq__gt=F("read_up_to"))
@@ -291,7 +332,7 @@ def attention_counts(*, user: User, room_ids: list[int] | None = None) -> dict[i
 def unread_counts_in(*, user: User, room_ids: list[int]) -> dict[int, int]:
     """``unread_counts`` for the given rooms (the caller checked they are readable)."""
     counts = (
-        Message.objects.filter(room_id__in=room_ids, deleted_at__isnull=True)
+        Message.objects.filter(visible_history(user), room_id__in=room_ids, deleted_at__isnull=True)
         .exclude(sender=user)
         .annotate(read_up_to=_read_up_to(user, "room_id"))
         .filter(seq__gt=F("read_up_to"))

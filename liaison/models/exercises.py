@@ -17,6 +17,13 @@ class ExerciseStatus(models.TextChoices):
     SHREDDED = "shredded", _("Shredded")
 
 
+class HistoryVisibility(models.TextChoices):
+    """What a member who joins late may read (Matrix's history visibility), chosen at creation."""
+
+    SHARED = "shared", _("Shared: new members read the whole history")
+    JOINED = "joined", _("Joined: new members read from the time they join")
+
+
 class GroupRole(models.TextChoices):
     COORDINATOR = "coordinator", _("Coordinator")
     MEMBER = "member", _("Member")
@@ -42,6 +49,9 @@ class Exercise(models.Model):
         max_length=16, choices=ExerciseStatus.choices, default=ExerciseStatus.DRAFT
     )
     retention_days = models.PositiveIntegerField(default=365)
+    history_visibility = models.CharField(
+        max_length=8, choices=HistoryVisibility.choices, default=HistoryVisibility.SHARED
+    )
     # Handling markings, lowest first; every message and attachment carries one. Observers may
     # not download attachments marked above ``observer_download_limit`` (blank: no limit).
     markings = models.JSONField(default=default_markings, blank=True)

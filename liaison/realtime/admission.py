@@ -48,6 +48,9 @@ class SocketGrant:
     idle_deadline: dt.datetime  # the session lapses then unless there is activity
     absolute_deadline: dt.datetime  # the session lapses then whatever happens
     me: dict[str, Any] = field(default_factory=dict)
+    # The oldest message this reader may see (history visibility; None: all of it), as a POSIX
+    # time, compared with a room event's ``written``.
+    visible_from: float | None = None
 
     @property
     def is_auditor(self) -> bool:
@@ -112,6 +115,9 @@ def _grant(user: User, room_id: int, session_key: str | None) -> Admission:
         idle_deadline=row.last_seen_at + sessions.idle_limit(),
         absolute_deadline=row.created_at + sessions.absolute_limit(),
         me=payloads.person_payload(user),
+        visible_from=boundary.timestamp()
+        if (boundary := access.visible_from(room_access))
+        else None,
     )
     return Admission(grant=grant, user=user)
 

@@ -407,6 +407,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return True
         if event["type"] == events.ROOM_PRESENCE and event.get("sender") == grant.user_id:
             return True  # a socket knows its own person is online
+        if grant.visible_from is not None and event.get("written", grant.visible_from) < (
+            grant.visible_from
+        ):
+            return True  # about a message from before this reader's history starts
         if not self.closing:
             await self.send(text_data=event["frame"])
             if event["type"] == events.ROOM_MESSAGE_NEW and "at" in event:

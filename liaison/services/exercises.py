@@ -29,6 +29,7 @@ from liaison.models import (
     Agency,
     Exercise,
     ExerciseStatus,
+    HistoryVisibility,
     Membership,
     Room,
     User,
@@ -183,6 +184,16 @@ def clean_retention_days(value: int) -> int:
     return value
 
 
+def clean_history_visibility(value: str) -> str:
+    if value not in HistoryVisibility.values:
+        raise Invalid(
+            _("History visibility must be %(choices)s.")
+            % {"choices": " or ".join(HistoryVisibility.values)},
+            field="history_visibility",
+        )
+    return value
+
+
 def clean_room_name(name: str) -> str:
     value = (name or "").strip().lower()
     if not 1 <= len(value) <= 64 or not ROOM_NAME_RE.match(value):
@@ -218,10 +229,13 @@ def create_exercise(
     hs_codes: Sequence[str] = (),
     lanes: Sequence[str] = (),
     retention_days: int = 365,
+    history_visibility: str = HistoryVisibility.SHARED,
     ip: str | None = None,
 ) -> Exercise:
-    """A new exercise in ``draft``, with its default ``general`` room."""
+    """A new exercise in ``draft``, with its default ``general`` room. ``history_visibility``
+    is fixed here for its whole life: what a member who joins late may read."""
     require_admin(actor)
+    history_visibility = clean_history_visibility(history_visibility)
     code = clean_code(code)
     title = clean_title(title)
     commodity_focus = clean_commodity_focus(commodity_focus)
@@ -245,6 +259,7 @@ def create_exercise(
                 starts_at=starts_at,
                 ends_at=ends_at,
                 retention_days=retention_days,
+                history_visibility=history_visibility,
                 status=ExerciseStatus.DRAFT,
                 created_by=actor,
             )
@@ -264,6 +279,7 @@ def create_exercise(
                 starts_at=starts_at.isoformat(),
                 ends_at=ends_at.isoformat(),
                 retention_days=retention_days,
+                history_visibility=history_visibility,
                 general_room_id=general.pk,
             )
     except IntegrityError:  # a concurrent create took the code between the check and the insert

@@ -26,6 +26,7 @@ from liaison.errors import GrantOutdated, Invalid, NotFound, PermissionDenied, R
 from liaison.models import (
     Attachment,
     GroupRole,
+    HistoryVisibility,
     Membership,
     Mention,
     Message,
@@ -36,7 +37,12 @@ from liaison.models import (
     Room,
     User,
 )
-from liaison.payloads import attachment_payload, message_payload, person_payload
+from liaison.payloads import (
+    attachment_payload,
+    hidden_reply_payload,
+    message_payload,
+    person_payload,
+)
 from liaison.services import acknowledgements, attention, markings
 from liaison.services import attachments as attachments_service
 from liaison.services import mentions as mentioning
@@ -327,6 +333,8 @@ def _store_message(
                 ack_from=addressed.user_ids if addressed else None,
             )
         payload = message_payload(message, attachments=attachments, body=text, extras=extras)
+        if parent is not None and _hidden_from_a_member(room, parent):
+            payload["reply"] = hidden_reply_payload(parent.seq)
         events.publish_on_commit(
             events.room_group(room.pk),
             events.room_event(
@@ -458,6 +466,17 @@ def post_notice(*, room_id: int, client_id: str, body: str) -> Message | None:
         return None
 
 
+def _hidden_from_a_member(room: Room, parent: Message) -> bool:
+    """Whether a current member of a ``joined`` exercise joined after ``parent`` was written:
+    the room's one broadcast frame then quotes nothing of it (members who may see it read the
+    quote in their history)."""
+    if room.exercise.history_visibility != HistoryVisibility.JOINED:
+        return False
+    return Membership.objects.filter(
+        exercise_id=room.exercise_id, removed_at__isnull=True, created_at__gt=parent.created_at
+    ).exists()
+
+
 def _claim_attachments(
     sender: User, room: Room, attachment_ids: list[int], message: Message
 ) -> list[dict[str, Any]]:
@@ -551,6 +570,7 @@ def edit_message(
                 events.ROOM_MESSAGE_UPDATED,
                 {"type": "message.updated", "message": payload},
                 epoch=_locked_epoch(room.pk),
+                written=message.created_at,
             ),
         )
     return message
@@ -593,6 +613,7 @@ def delete_message(*, user: User, room_id: int, seq: int, ip: str | None = None)
                 events.ROOM_MESSAGE_UPDATED,
                 {"type": "message.updated", "message": payload},
                 epoch=_locked_epoch(room.pk),
+                written=message.created_at,
             ),
         )
     return message

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
-from liaison import access, audit
+from liaison import access, audit, selectors
 from liaison.crypto import ContentShredded, CryptoError, records
 from liaison.exchange import export
 from liaison.exchange import reports as seizure
@@ -54,11 +55,13 @@ def _current_body(message: Message) -> str:
 def export_reports(*, user: User, exercise_id: object, ip: str | None = None) -> ResultFile:
     """Every seizure report of the exercise (not deleted, still readable) as one CSV, oldest
     first, for members and auditors; on record as ``report.exported``."""
-    exercise, _membership = access.access_exchange(user, exercise_id)
+    exercise, membership = access.access_exchange(user, exercise_id)
     messages = (
         Message.objects.filter(
             room__exercise=exercise, kind=MessageKind.REPORT, deleted_at__isnull=True
         )
+        # A member of a ``joined`` exercise reads the reports sent since they joined.
+        .filter(selectors.visible_history(user) if membership is not None else Q())
         .select_related("sender__agency", "room")
         .prefetch_related("revisions")
         .order_by("created_at", "room_id", "seq")

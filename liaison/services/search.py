@@ -111,9 +111,9 @@ def _current_text(message: Message, revisions: dict[int, MessageRevision]) -> st
 
 
 def _visible(user: User) -> Q:
-    """Messages the officer may read by their rooms; a room's history-visibility window, when
-    exercises get one, narrows this further."""
-    return Q(room__in=selectors.readable_rooms(user))
+    """Messages the officer may read: in their rooms, and within each exercise's history
+    visibility (from their joining, in a ``joined`` exercise)."""
+    return Q(room__in=selectors.readable_rooms(user)) & selectors.visible_history(user)
 
 
 def search_messages(

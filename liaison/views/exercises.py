@@ -120,6 +120,10 @@ EXERCISE_FIELDS = {
 }
 
 
+# Chosen at creation only: PATCH refuses it like any unknown field.
+CREATE_ONLY_FIELDS = {"history_visibility"}
+
+
 def _exercise_arguments(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     arguments: dict[str, Any] = {}
     readers = {
@@ -132,6 +136,7 @@ def _exercise_arguments(data: dict[str, Any], *, partial: bool) -> dict[str, Any
         "starts_at": lambda: _when(data, "starts_at"),
         "ends_at": lambda: _when(data, "ends_at"),
         "retention_days": lambda: _whole(data, "retention_days"),
+        "history_visibility": lambda: _text(data, "history_visibility", required=True),
     }
     required = {"code", "title", "agencies", "starts_at", "ends_at"}
     for name, read in readers.items():
@@ -171,7 +176,7 @@ def exercises(request: HttpRequest) -> HttpResponse:
             }
         )
     access.require_admin(user)
-    data = _body(request, EXERCISE_FIELDS)
+    data = _body(request, EXERCISE_FIELDS | CREATE_ONLY_FIELDS)
     exercise = exercise_service.create_exercise(
         actor=user, ip=client_ip(request), **_exercise_arguments(data, partial=False)
     )

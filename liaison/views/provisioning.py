@@ -21,6 +21,7 @@ from liaison.errors import AccessDenied, Conflict, Invalid, PermissionDenied
 from liaison.forms import (
     ExerciseForm,
     InvitationForm,
+    NewExerciseForm,
     RoleForm,
     RoomForm,
     add_service_error,
@@ -119,7 +120,7 @@ def exercise_list(request: HttpRequest) -> HttpResponse:
 @page
 def exercise_create(request: HttpRequest) -> HttpResponse:
     access.require_admin(request.user)
-    form = ExerciseForm(request.POST or None)
+    form = NewExerciseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             exercise = exercise_service.create_exercise(

@@ -43,6 +43,13 @@ class Command(BaseCommand):
         )
         create.add_argument("--lane", action="append", default=[], help="repeatable")
         create.add_argument("--retention-days", type=int, default=365)
+        create.add_argument(
+            "--history",
+            choices=["shared", "joined"],
+            default="shared",
+            help="what members who join late may read: everything (shared, the default) or "
+            "only from their joining (joined); fixed for the exercise's life",
+        )
         create.add_argument("--activate", action="store_true", help="activate it at once")
         add_common_arguments(create)
         for name, text in (
@@ -102,6 +109,7 @@ class Command(BaseCommand):
             starts_at=parse_when(options["starts"], option="--starts"),
             ends_at=parse_when(options["ends"], option="--ends"),
             retention_days=options["retention_days"],
+            history_visibility=options["history"],
         )
         if options["activate"]:
             exercise = service.activate_exercise(actor=actor, exercise=exercise)
