@@ -102,9 +102,7 @@ def test_an_acknowledgement_request_travels_and_comes_back_acknowledged(
     # Guangzhou, in another room, is notified on the desktop and sees the room's counts move.
     eventually(li_wei, "() => window.__notifications.length > 0")
     notes = li_wei.evaluate("window.__notifications")
-    assert notes == [
-        "Olivia Hughes asks you to acknowledge a message in #General"
-    ], notes
+    assert notes == ["Olivia Hughes asks you to acknowledge a message in #General"], notes
     expect(li_wei.locator(f'[data-unread-for="{room.pk}"]')).to_have_text("1")
 
     # Guangzhou opens the room and acknowledges; London's badge turns without a reload.
@@ -193,3 +191,40 @@ def test_an_image_opens_in_the_viewer(
     li_wei.keyboard.press("Escape")
     expect(viewer).to_be_hidden()
     guangzhou.close()
+
+
+def test_an_officer_finds_a_container_from_an_earlier_day_and_lands_on_it(
+    browser: Any, asgi_server: LiveServer, uk_officer: User, gz_officer: User, room: Room
+) -> None:
+    import datetime as dt
+
+    from playwright.sync_api import expect
+
+    from liaison.models import Message
+
+    messaging.send_message(
+        sender=uk_officer,
+        room_id=room.pk,
+        client_id="old",
+        body="MSKU4417702 loaded at Felixstowe.",
+    )
+    Message.objects.filter(room=room, seq=1).update(
+        created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    )
+    for index in range(70):
+        messaging.send_message(
+            sender=gz_officer, room_id=room.pk, client_id=f"n{index}", body=f"update {index}"
+        )
+    context = signed_in_context(browser, asgi_server, gz_officer)
+    page = context.new_page()
+    page.goto("/search/")
+    page.locator("#search-q").fill("MSKU 441770-2")
+    page.locator("#search-q").press("Enter")
+    hit = page.locator(".search-result-link")
+    expect(hit).to_have_text("MSKU4417702 loaded at Felixstowe.")
+    hit.click()
+    expect(page).to_have_url(re.compile(rf"/rooms/{room.pk}/#msg-1$"))
+    target = page.locator("#msg-1")
+    expect(target).to_be_visible()
+    expect(target).to_be_in_viewport()
+    context.close()
