@@ -56,6 +56,8 @@ ATTENTION_ACTIVITY = "attention.activity"
 ATTENTION_NOTICE = "attention.notice"
 ATTENTION_COUNTS = "attention.counts"
 ATTENTION_EVENTS = (ATTENTION_ACTIVITY, ATTENTION_NOTICE, ATTENTION_COUNTS)
+# Their handler names, which a room socket hearing them on ``user.<id>`` passes over.
+ATTENTION_HANDLERS = frozenset(name.replace(".", "_") for name in ATTENTION_EVENTS)
 
 Pending = list[tuple[str, dict[str, Any]]]
 

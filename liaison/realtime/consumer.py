@@ -40,8 +40,6 @@ MAX_BACKLOG = 500
 TOUCH_SECONDS = sessions.TOUCH_INTERVAL.total_seconds()
 
 LIVE_HANDLERS = frozenset(name.replace(".", "_") for name in events.LIVE_ROOM_EVENTS)
-# Heard on ``user.<id>`` but meant for the attention socket (``realtime/attention.py``).
-IGNORED = frozenset(name.replace(".", "_") for name in events.ATTENTION_EVENTS)
 CONTROL_HANDLERS = frozenset(
     {"room_closed", "user_revoked", "user_grant_changed", "user_session_ended"}
 )
@@ -70,7 +68,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.websocket_receive(message)
         elif name.startswith("websocket_"):
             await super().dispatch(message)
-        elif name not in IGNORED:
+        elif name not in events.ATTENTION_HANDLERS:
             logger.warning("room socket ignored an unknown event type %r", name[:60])
 
     # --- lifecycle ------------------------------------------------------------------------------
