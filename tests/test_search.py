@@ -168,3 +168,25 @@ def test_the_search_api_answers_results_and_next(
     assert page.status_code == 200
     assert b"Please hold MSKU4417702." in page.content  # the reply's quoted parent
     assert f'href="/rooms/{room.pk}/#msg-2"'.encode() in page.content
+
+
+def test_search_never_returns_a_message_from_before_the_officers_visibility_window(
+    uk_officer: User, gz_officer: User, room: Room
+) -> None:
+    from liaison.models import HistoryVisibility, Membership, Message
+
+    exercise = room.exercise
+    exercise.history_visibility = HistoryVisibility.JOINED
+    exercise.save(update_fields=["history_visibility"])
+    send(uk_officer, room, "MSKU4417702 before Li Wei joined")
+    send(uk_officer, room, "MSKU4417702 after Li Wei joined")
+    joined = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    Message.objects.filter(room=room, seq=1).update(created_at=joined - dt.timedelta(days=1))
+    Membership.objects.filter(user=gz_officer, exercise=exercise).update(created_at=joined)
+    Membership.objects.filter(user=uk_officer, exercise=exercise).update(
+        created_at=joined - dt.timedelta(days=2)
+    )
+    page = find(gz_officer, "MSKU4417702")
+    assert [r["seq"] for r in page.results] == [2]
+    assert page.scanned == 1  # the earlier message is not even opened
+    assert [r["seq"] for r in find(uk_officer, "MSKU4417702").results] == [2, 1]
