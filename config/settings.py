@@ -455,6 +455,9 @@ LIAISON_WS_PRESENCE_REFRESH_SECONDS = env_int("LIAISON_WS_PRESENCE_REFRESH_SECON
 # ``retry_after`` instead of queueing into seconds.
 LIAISON_REALTIME_DB_THREADS = env_int("LIAISON_REALTIME_DB_THREADS", 6)
 LIAISON_WS_MAX_PENDING = env_int("LIAISON_WS_MAX_PENDING", 48)
+# A send that waited longer than this behind its socket's earlier frames is refused the same
+# way: an officer sees "resend" within a second instead of an ack many seconds late.
+LIAISON_WS_MAX_SEND_WAIT_SECONDS = float(os.environ.get("LIAISON_WS_MAX_SEND_WAIT_SECONDS", "1.0"))
 LIAISON_ATTACHMENT_MAX_BYTES = env_int("LIAISON_ATTACHMENT_MAX_BYTES", 100 * 1024 * 1024)
 LIAISON_ROOM_QUOTA_BYTES = env_int("LIAISON_ROOM_QUOTA_BYTES", 5 * 1024 * 1024 * 1024)
 # Images declaring more pixels are refused (decompression bombs); images up to this many bytes

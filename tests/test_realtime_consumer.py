@@ -618,3 +618,23 @@ async def test_an_unknown_group_event_is_ignored(ws_headers, uk_officer: User, r
     await get_channel_layer().group_send(events.room_group(room.pk), {"type": "room.unheard.of"})
     await olivia.still_up()
     await olivia.close()
+
+
+@pytest.mark.parametrize(
+    "overload",
+    [{"LIAISON_WS_MAX_SEND_WAIT_SECONDS": 0.0}, {"LIAISON_WS_MAX_PENDING": 0}],
+    ids=["send waited too long", "database queue full"],
+)
+async def test_a_busy_server_refuses_a_send_with_retry_after_and_stores_nothing(
+    ws_headers, uk_officer: User, room: Room, settings, overload: dict[str, Any]
+) -> None:
+    for name, value in overload.items():
+        setattr(settings, name, value)
+    olivia = await joined(ws_headers, uk_officer, room)
+    await olivia.send({"type": "message.send", "client_id": "busy-1", "body": "Seal 44120"})
+    error = await olivia.expect("error")
+    assert (error["code"], error["client_id"]) == ("unavailable", "busy-1")
+    assert 0 < error["retry_after"] <= 5
+    await olivia.still_up()
+    await olivia.close()
+    assert await count(Message) == 0

@@ -80,7 +80,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.session_key: str | None = getattr(session, "session_key", None) if session else None
         self.joined: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []
-        self.frames: asyncio.Queue[tuple[str | None, bytes | None]] = asyncio.Queue()
+        # (when it arrived, text, bytes): a send that waited too long is refused, not stored late.
+        self.frames: asyncio.Queue[tuple[float, str | None, bytes | None]] = asyncio.Queue()
+        self.frame_arrived = 0.0
         self.syncing = False
         self.held: list[dict[str, Any]] = []
         self.parked: deque[dict[str, Any]] = deque()
@@ -108,14 +110,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if admitted.grant is None:
             if admitted.retry_after is not None:  # too many open sockets: say when to retry
                 translation.activate(socket_language(admitted.user, self.scope))
-                await self.send_frame(
-                    {
-                        "type": "error",
-                        "code": "rate_limited",
-                        "detail": _("Too many open connections; close another tab or window."),
-                        "retry_after": admitted.retry_after,
-                    }
-                )
+                detail = _("Too many open connections; close another tab or window.")
+                await self.send_error("rate_limited", detail, retry_after=admitted.retry_after)
             await self.shut(admitted.close_code or admission.CLOSE_FORBIDDEN)
             return
         self.user = admitted.user
@@ -183,12 +179,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.shut(admission.CLOSE_RATE_LIMITED)
             return
         # The rate limit bounds this queue: at most LIAISON_WS_RATE_PER_10S frames wait.
-        self.frames.put_nowait((text_data, bytes_data))
+        self.frames.put_nowait((time.monotonic(), text_data, bytes_data))
 
     async def work(self) -> None:
         """Answer queued frames in order; after a sync, send the live events held meanwhile."""
         while not self.closing:
-            text_data, bytes_data = await self.frames.get()
+            self.frame_arrived, text_data, bytes_data = await self.frames.get()
             try:
                 await self.answer(text_data, bytes_data)
             except Exception:
@@ -257,8 +253,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await db.call(sessions.touch_session, session_key=self.session_key)
 
     async def on_message_send(self, fields: dict[str, Any]) -> None:
-        received = time.perf_counter()
-        if db.waiting() >= settings.LIAISON_WS_MAX_PENDING:
+        waited = time.monotonic() - self.frame_arrived
+        if db.waiting() >= settings.LIAISON_WS_MAX_PENDING or (
+            waited > settings.LIAISON_WS_MAX_SEND_WAIT_SECONDS
+        ):
             await self.send_error(
                 "unavailable",
                 _("The server is busy; the message was not stored. Resend it."),
@@ -290,7 +288,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_frame(
                 {"type": "message.ack", "client_id": result.message.client_id, "seq": result.seq}
             )
-            metrics.observe_send_latency(time.perf_counter() - received)
+            metrics.observe_send_latency(time.monotonic() - self.frame_arrived)
         await events.send_pending(pending)
         if error is not None:
             raise error
