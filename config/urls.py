@@ -115,6 +115,16 @@ urlpatterns = [
         provisioning.exercise_transition,
         name="manage-exercise-transition",
     ),
+    re_path(
+        r"^manage/exercises/(?P<exercise_id>[0-9]+)/legal-hold/(?P<action>set|lift)/$",
+        provisioning.exercise_legal_hold,
+        name="manage-exercise-legal-hold",
+    ),
+    path(
+        "manage/exercises/<int:exercise_id>/waive-export/",
+        provisioning.exercise_waive_export,
+        name="manage-exercise-waive-export",
+    ),
     # Invitations: the single-use link.
     path("invite/<str:token>/", invitations.accept, name="invite"),
     # Exercises API: exercises, their rooms, invitations and members.

@@ -512,10 +512,41 @@ def _room_rotated(w: World) -> None:
     keys.rotate_room(actor=w.admin, room=w.room)
 
 
+def _legal_hold_set(w: World) -> None:
+    from liaison.services import retention
+
+    retention.set_legal_hold(actor=w.admin, exercise=w.exercise, reason="Court order 2026/114")
+
+
+def _legal_hold_lifted(w: World) -> None:
+    from liaison.services import retention
+
+    retention.set_legal_hold(actor=w.admin, exercise=w.exercise, reason="Court order 2026/114")
+    retention.lift_legal_hold(actor=w.admin, exercise=w.exercise)
+
+
+def _export_waived(w: World) -> None:
+    from liaison.services import retention
+
+    exercises.close_exercise(actor=w.admin, exercise=w.exercise)
+    retention.waive_export(actor=w.admin, exercise=w.exercise, reason="Agreed with both agencies")
+
+
+def _content_deleted(w: World) -> None:
+    from liaison.services import retention
+
+    w.upload(w.uk_officer)
+    exercises.close_exercise(actor=w.admin, exercise=w.exercise)
+    keys.shred_exercise(actor=w.admin, exercise=w.exercise, waive_export="agreed")
+    retention.delete_content(exercise_id=w.exercise.pk)
+
+
 def _shredded(w: World) -> None:
     say(w.uk_officer, w.room, "to be destroyed")
     exercises.close_exercise(actor=w.admin, exercise=w.exercise)
-    keys.shred_exercise(actor=w.admin, exercise=w.exercise)
+    keys.shred_exercise(
+        actor=w.admin, exercise=w.exercise, waive_export="no export is needed in this test"
+    )
 
 
 def _audit_viewed(w: World) -> None:
@@ -596,6 +627,10 @@ CASES: dict[str, Callable[[World], None]] = {
     "keys.kek_retired": _kek_retired,
     "keys.room_rotated": _room_rotated,
     "keys.shredded": _shredded,
+    "exercise.legal_hold_set": _legal_hold_set,
+    "exercise.legal_hold_lifted": _legal_hold_lifted,
+    "exercise.export_waived": _export_waived,
+    "exercise.content_deleted": _content_deleted,
     "audit.viewed": _audit_viewed,
     "audit.searched": _audit_searched,
     "audit.verified": _audit_verified,

@@ -526,7 +526,9 @@ def test_shredding_makes_the_content_of_every_room_unreadable(
     empty_room = RoomFactory(exercise=exercise, name="unused", title="Unused")
     close(exercise)
 
-    result = key_service.shred_exercise(actor=admin, exercise=exercise)
+    result = key_service.shred_exercise(
+        actor=admin, exercise=exercise, waive_export="no export is needed in this test"
+    )
 
     assert result.keys_destroyed == 3
     assert result.wrapped_by == ["test-1"]
@@ -550,7 +552,13 @@ def test_shredding_makes_the_content_of_every_room_unreadable(
         "exercise",
         str(exercise.pk),
     )
-    assert event.details == {"rooms": 3, "keys_destroyed": 3, "wrapped_by": ["test-1"]}
+    assert event.details == {
+        "rooms": 3,
+        "keys_destroyed": 3,
+        "wrapped_by": ["test-1"],
+        "export_manifest_sha256": None,
+        "export_waived": True,
+    }
     assert captured_events.sent == []  # the exercise is already closed: no socket to tell
 
 
@@ -561,7 +569,9 @@ def test_shredding_survives_a_kek_rotation_and_old_key_cache(
     stored = seal_message(room, seq=1, sender=uk_officer)
     assert records.open_message_body(stored) == BODY  # the key is now cached
     close(exercise, ExerciseStatus.ARCHIVED)
-    key_service.shred_exercise(actor=admin, exercise=exercise)
+    key_service.shred_exercise(
+        actor=admin, exercise=exercise, waive_export="no export is needed in this test"
+    )
     result = key_service.rotate_kek(actor=None)
     assert (result.rewrapped, result.shredded) == (0, 1)
     with pytest.raises(crypto.ContentShredded):
@@ -577,7 +587,9 @@ def test_shredding_is_refused_while_the_exercise_is_active_or_draft(
     exercise.save(update_fields=["status"])
     stored = seal_message(room, seq=1, sender=uk_officer)
     with pytest.raises(Conflict, match=f"is {status}: only a closed or archived exercise"):
-        key_service.shred_exercise(actor=admin, exercise=exercise)
+        key_service.shred_exercise(
+            actor=admin, exercise=exercise, waive_export="no export is needed in this test"
+        )
     exercise.refresh_from_db()
     assert (exercise.status, exercise.shredded_at) == (status, None)
     assert records.open_message_body(stored) == BODY
@@ -587,9 +599,13 @@ def test_shredding_is_refused_while_the_exercise_is_active_or_draft(
 @pytest.mark.django_db
 def test_shredding_twice_is_refused(exercise: Exercise, room: Room, admin: User) -> None:
     close(exercise)
-    key_service.shred_exercise(actor=admin, exercise=exercise)
+    key_service.shred_exercise(
+        actor=admin, exercise=exercise, waive_export="no export is needed in this test"
+    )
     with pytest.raises(Conflict, match="already shredded"):
-        key_service.shred_exercise(actor=admin, exercise=exercise)
+        key_service.shred_exercise(
+            actor=admin, exercise=exercise, waive_export="no export is needed in this test"
+        )
     assert AuditEvent.objects.filter(action="keys.shredded").count() == 1
 
 
@@ -600,7 +616,9 @@ def test_shredding_one_exercise_leaves_another_readable(
     other_room = RoomFactory(exercise=other_exercise, name="general")
     kept = seal_message(other_room, seq=1, sender=outsider, body="still here")
     close(exercise)
-    key_service.shred_exercise(actor=admin, exercise=exercise)
+    key_service.shred_exercise(
+        actor=admin, exercise=exercise, waive_export="no export is needed in this test"
+    )
     roomkeys.clear_cache()
     assert records.open_message_body(kept) == "still here"
 
@@ -608,7 +626,9 @@ def test_shredding_one_exercise_leaves_another_readable(
 @pytest.mark.django_db
 def test_a_shredded_exercise_takes_no_new_room_key(exercise: Exercise, room: Room) -> None:
     close(exercise)
-    key_service.shred_exercise(actor=None, exercise=exercise)
+    key_service.shred_exercise(
+        actor=None, exercise=exercise, waive_export="no export is needed in this test"
+    )
     with pytest.raises(Conflict, match="was shredded"):
         key_service.rotate_room(actor=None, room=room)
 

@@ -276,7 +276,7 @@ def test_rotate_room_names_a_missing_room() -> None:
 @pytest.mark.django_db
 def test_rotate_room_is_refused_after_shredding(exercise: Exercise, room: Room) -> None:
     close(exercise)
-    keys("shred", exercise.code, "--yes")
+    keys("shred", exercise.code, "--yes", "--waive-export", "not needed in this test")
     with pytest.raises(CommandError, match="was shredded"):
         keys("rotate-room", str(room.pk))
 
@@ -291,7 +291,9 @@ def test_shred_with_yes_destroys_a_closed_exercise_s_keys(
     message = seal(room, uk_officer, "seized 40 t")
     seal(lane_room, uk_officer, "lane intel")
     close(exercise)
-    output = json.loads(keys("shred", exercise.code, "--yes", "--json"))
+    output = json.loads(
+        keys("shred", exercise.code, "--yes", "--json", "--waive-export", "not needed here")
+    )
     assert output["exercise"] == exercise.code
     assert (output["rooms"], output["keys_destroyed"]) == (2, 2)
     exercise.refresh_from_db()
@@ -318,7 +320,7 @@ def test_shred_asks_for_the_exercise_code_and_shreds_when_it_is_typed(
         return f" {exercise.code}\n"
 
     monkeypatch.setattr(builtins, "input", answer)
-    output = keys("shred", exercise.code)
+    output = keys("shred", exercise.code, "--waive-export", "not needed in this test")
     assert prompts == [f"Type the exercise code ({exercise.code}) to confirm: "]
     assert "every message and file in them becomes unreadable" in output
     assert f"Shredded {exercise.code}: destroyed 1 data key(s) of 1 room(s)" in output
@@ -342,7 +344,7 @@ def test_shred_without_the_right_confirmation_changes_nothing(
 
     monkeypatch.setattr(builtins, "input", answer)
     with pytest.raises(CommandError, match="Confirmation did not match; nothing was shredded"):
-        keys("shred", exercise.code)
+        keys("shred", exercise.code, "--waive-export", "not needed in this test")
     exercise.refresh_from_db()
     assert exercise.status == ExerciseStatus.CLOSED
     assert records.open_message_body(message) == "intel"
@@ -375,6 +377,6 @@ def test_shred_names_an_unknown_exercise_and_refuses_a_second_shred(exercise: Ex
     with pytest.raises(CommandError, match="No exercise with code 'CFE-NOPE'"):
         keys("shred", "CFE-NOPE", "--yes")
     close(exercise)
-    keys("shred", exercise.code, "--yes")
+    keys("shred", exercise.code, "--yes", "--waive-export", "not needed in this test")
     with pytest.raises(CommandError, match="already shredded"):
         keys("shred", exercise.code, "--yes")

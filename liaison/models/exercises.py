@@ -65,6 +65,21 @@ class Exercise(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     shredded_at = models.DateTimeField(null=True, blank=True)
+    # Shredding's second half: the attachment and data-exchange blobs deleted from the store.
+    content_deleted_at = models.DateTimeField(null=True, blank=True)
+    # A legal hold blocks shredding until it is lifted (services/retention.py; both audited).
+    legal_hold = models.BooleanField(default=False)
+    legal_hold_reason = models.CharField(max_length=500, blank=True)
+    legal_hold_since = models.DateTimeField(null=True, blank=True)
+    legal_hold_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Shredding needs a signed export made since closing, unless an administrator waived it.
+    export_waived_at = models.DateTimeField(null=True, blank=True)
+    export_waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    export_waiver_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-starts_at", "code"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from django.db import transaction
@@ -19,6 +20,7 @@ from liaison.crypto import keyring, roomkeys
 from liaison.crypto.errors import ContentShredded, CryptoError
 from liaison.errors import Conflict, Invalid, NotFound
 from liaison.models import Exercise, ExerciseStatus, Room, RoomKey, User
+from liaison.services import retention
 
 SHREDDABLE = {ExerciseStatus.CLOSED, ExerciseStatus.ARCHIVED}
 
@@ -192,17 +194,37 @@ def check_shreddable(exercise: Exercise) -> None:
         )
 
 
-def shred_exercise(*, actor: User | None, exercise: Exercise, actor_label: str = "") -> ShredResult:
+def shred_exercise(
+    *,
+    actor: User | None,
+    exercise: Exercise,
+    actor_label: str = "",
+    waive_export: str = "",
+) -> ShredResult:
     """Destroy the data keys of every room of a closed exercise: its content becomes unrecoverable.
 
-    Irreversible. The rows stay (the message and audit chains still verify over ciphertext);
-    only the keys go. Other workers forget their cached keys within ``roomkeys.CACHE_SECONDS``.
+    Irreversible, so refused under a legal hold, and without a signed export made since the
+    exercise closed unless that was waived (``waive_export``: the reason, recorded as the
+    waiver in the same transaction). The rows stay (the message and audit chains still verify
+    over ciphertext); only the keys go, and once that commits the files are deleted from the
+    store (``retention.delete_content``). Other workers forget their cached keys within
+    ``roomkeys.CACHE_SECONDS``.
     """
     with transaction.atomic():
         locked = Exercise.objects.select_for_update().filter(pk=exercise.pk).first()
         if locked is None:
             raise NotFound(f"No exercise {exercise.code}.")
         check_shreddable(locked)
+        if waive_export and not retention.export_status(locked).satisfied:
+            locked = retention.waive_export(
+                actor=actor, exercise=locked, reason=waive_export, actor_label=actor_label
+            )
+        blockers = retention.shred_blockers(locked)
+        if blockers:
+            raise Conflict(
+                f"Exercise {locked.code} cannot be shredded: {'; '.join(blockers)}. "
+                "Nothing was shredded."
+            )
         room_ids = list(
             Room.objects.filter(exercise=locked).order_by("pk").values_list("pk", flat=True)
         )
@@ -218,6 +240,7 @@ def shred_exercise(*, actor: User | None, exercise: Exercise, actor_label: str =
         locked.status = ExerciseStatus.SHREDDED
         locked.shredded_at = now
         locked.save(update_fields=["status", "shredded_at", "updated_at"])
+        export = retention.export_status(locked)
         audit.record(
             actor=actor,
             actor_label=actor_label,
@@ -227,6 +250,11 @@ def shred_exercise(*, actor: User | None, exercise: Exercise, actor_label: str =
             rooms=len(room_ids),
             keys_destroyed=destroyed,
             wrapped_by=wrapped_by,
+            export_manifest_sha256=export.manifest_sha256 or None,
+            export_waived=export.waived_at is not None,
+        )
+        transaction.on_commit(
+            partial(retention.delete_content, exercise_id=locked.pk, actor_label=actor_label)
         )
     exercise.status, exercise.shredded_at = locked.status, locked.shredded_at
     return ShredResult(

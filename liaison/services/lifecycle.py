@@ -10,7 +10,11 @@ notices in the rooms, the sockets told, the audit events are the same, recorded 
 - an active exercise closes on its end date;
 - a closed one is archived ``LIAISON_ARCHIVE_AFTER_DAYS`` after it closed, or when its
   retention ends if that comes first (``Exercise.archive_due_at``);
-- an archived one is shredded once its retention has ended (``Exercise.retention_ends_at``).
+- an archived one is shredded once its retention has ended (``Exercise.retention_ends_at``),
+  unless it is under legal hold or no signed export was made since it closed and none was
+  waived (``retention.shred_blockers``: it waits, and the pass says why);
+- a shredded one whose files are still in the store (a process stopped between destroying the
+  keys and deleting the files) has them deleted (``retention.delete_content``).
 
 Each exercise is taken under its row lock with SKIP LOCKED and its state read again under the
 lock, so two passes at once (two workers, a worker and cron) never move an exercise twice: the
@@ -32,6 +36,7 @@ from liaison.errors import LiaisonError
 from liaison.models import Exercise, ExerciseStatus
 from liaison.services import exercises as exercise_service
 from liaison.services import keys as key_service
+from liaison.services import retention
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +72,10 @@ def due_action(exercise: Exercise, now: dt.datetime) -> str | None:
         due = exercise.archive_due_at
         return "archive" if due is not None and due <= now else None
     if status == ExerciseStatus.ARCHIVED:
-        return "shred" if exercise.retention_ends_at <= now else None
+        due = exercise.retention_ends_at <= now and not retention.shred_blockers(exercise)
+        return "shred" if due else None
+    if status == ExerciseStatus.SHREDDED:
+        return "delete_content" if exercise.content_deleted_at is None else None
     return None
 
 
@@ -75,6 +83,10 @@ def waiting_reason(exercise: Exercise, now: dt.datetime) -> str | None:
     """Why an exercise the calendar would move stays where it is, if it does."""
     if exercise.status == ExerciseStatus.DRAFT and exercise.ends_at <= now:
         return "ended while still a draft: an administrator must move its dates or activate it"
+    if exercise.status == ExerciseStatus.ARCHIVED and exercise.retention_ends_at <= now:
+        blockers = retention.shred_blockers(exercise)
+        if blockers:
+            return "retention has ended but " + "; ".join(blockers)
     return None
 
 
@@ -85,6 +97,7 @@ def _candidates(now: dt.datetime) -> list[Exercise]:
         Q(status=ExerciseStatus.DRAFT, starts_at__lte=now)
         | Q(status=ExerciseStatus.ACTIVE, ends_at__lte=now)
         | Q(status__in=[ExerciseStatus.CLOSED, ExerciseStatus.ARCHIVED])
+        | Q(status=ExerciseStatus.SHREDDED, content_deleted_at__isnull=True)
     ).order_by("pk")
     return [e for e in rows if due_action(e, now) is not None or waiting_reason(e, now)]
 
@@ -92,6 +105,8 @@ def _candidates(now: dt.datetime) -> list[Exercise]:
 def _perform(exercise: Exercise, action: str) -> None:
     if action == "shred":
         key_service.shred_exercise(actor=None, exercise=exercise, actor_label=ACTOR_LABEL)
+    elif action == "delete_content":
+        retention.delete_content(exercise_id=exercise.pk, actor_label=ACTOR_LABEL)
     else:
         exercise_service.scheduled_transition(
             exercise=exercise, action=action, actor_label=ACTOR_LABEL

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from liaison import access
 from liaison.audit import workspace
 from liaison.errors import Invalid
+from liaison.services import retention
 from liaison.views.base import client_ip, page
 from liaison.views.limits import limit_requests
 
@@ -62,7 +63,11 @@ def exercise(request: HttpRequest, exercise_id: int) -> HttpResponse:
     overview = workspace.exercise_overview(
         auditor=request.user, exercise_id=exercise_id, ip=client_ip(request)
     )
-    return render(request, "liaison/audit/exercise.html", {"overview": overview})
+    return render(
+        request,
+        "liaison/audit/exercise.html",
+        {"overview": overview, "life": retention.life_of(overview.exercise)},
+    )
 
 
 @login_required

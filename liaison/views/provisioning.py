@@ -31,6 +31,7 @@ from liaison.services import accounts as account_service
 from liaison.services import exercises as exercise_service
 from liaison.services import invitations as invitation_service
 from liaison.services import memberships as membership_service
+from liaison.services import retention as retention_service
 from liaison.views.base import client_ip, page
 from liaison.views.limits import limit_requests
 
@@ -96,6 +97,8 @@ def _detail_context(request: HttpRequest, exercise: Exercise, **forms: Any) -> d
             "active": "close",
             "closed": "archive",
         }.get(exercise.status),
+        "life": retention_service.life_of(exercise),
+        "reason_max": retention_service.REASON_MAX,
     }
 
 
@@ -111,7 +114,11 @@ def exercise_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "liaison/manage/exercise_list.html",
-        {"exercises": exercises, "is_admin": request.user.is_admin},
+        {
+            "exercises": exercises,
+            "lives": [retention_service.life_of(exercise) for exercise in exercises],
+            "is_admin": request.user.is_admin,
+        },
     )
 
 
@@ -362,3 +369,57 @@ def exercise_transition(request: HttpRequest, exercise_id: int, action: str) -> 
             % {"code": exercise.code, "status": exercise.get_status_display().lower()},
         )
     return redirect(_detail_url(exercise))
+
+
+@login_required
+@require_POST
+@page
+def exercise_legal_hold(request: HttpRequest, exercise_id: int, action: str) -> HttpResponse:
+    """An administrator puts the exercise under legal hold (with a reason) or lifts it."""
+    exercise = access.access_managed_exercise(request.user, exercise_id)
+    try:
+        if action == "set":
+            exercise = retention_service.set_legal_hold(
+                actor=request.user,
+                exercise=exercise,
+                reason=request.POST.get("reason", ""),
+                ip=client_ip(request),
+            )
+            done = _("Exercise %(code)s is under legal hold: nothing destroys its content.")
+        else:
+            exercise = retention_service.lift_legal_hold(
+                actor=request.user, exercise=exercise, ip=client_ip(request)
+            )
+            done = _("The legal hold on %(code)s was lifted: its retention applies again.")
+    except FIXABLE as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, done % {"code": exercise.code})
+    return redirect(_detail_url(exercise, "life"))
+
+
+@login_required
+@require_POST
+@page
+def exercise_waive_export(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    """An administrator lets the exercise be shredded without a signed export (with a reason)."""
+    exercise = access.access_managed_exercise(request.user, exercise_id)
+    try:
+        exercise = retention_service.waive_export(
+            actor=request.user,
+            exercise=exercise,
+            reason=request.POST.get("reason", ""),
+            ip=client_ip(request),
+        )
+    except FIXABLE as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(
+            request,
+            _(
+                "The signed export of %(code)s was waived: it is shredded when its retention "
+                "ends, without one."
+            )
+            % {"code": exercise.code},
+        )
+    return redirect(_detail_url(exercise, "life"))

@@ -1,4 +1,5 @@
-"""Scripted provisioning of exercises: create, activate, close, archive, list, add-room."""
+"""Scripted provisioning of exercises: create, activate, close, archive, list, add-room, and
+their retention: hold and release (the legal hold), waive-export."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from liaison.management.groups_cli import (
 from liaison.models import Exercise
 from liaison.payloads import exercise_summary, room_summary
 from liaison.services import exercises as service
+from liaison.services import retention
 
 
 class Command(BaseCommand):
@@ -60,6 +62,20 @@ class Command(BaseCommand):
             transition = sub.add_parser(name, help=text)
             transition.add_argument("code")
             add_common_arguments(transition)
+        hold = sub.add_parser("hold", help="put an exercise under legal hold (blocks shredding)")
+        hold.add_argument("code")
+        hold.add_argument("--reason", required=True, help="why (goes on the record)")
+        add_common_arguments(hold)
+        release = sub.add_parser("release", help="lift an exercise's legal hold")
+        release.add_argument("code")
+        add_common_arguments(release)
+        waive = sub.add_parser(
+            "waive-export",
+            help="let a closed exercise be shredded without a signed export",
+        )
+        waive.add_argument("code")
+        waive.add_argument("--reason", required=True, help="why (goes on the record)")
+        add_common_arguments(waive)
         room = sub.add_parser("add-room", help="add a room to an exercise")
         room.add_argument("code")
         room.add_argument("--name", required=True, help="like felixstowe-nansha")
@@ -67,7 +83,9 @@ class Command(BaseCommand):
         room.add_argument("--topic", default="")
         add_common_arguments(room)
         listing = sub.add_parser("list", help="list exercises")
-        listing.add_argument("--status", choices=["draft", "active", "closed", "archived"])
+        listing.add_argument(
+            "--status", choices=["draft", "active", "closed", "archived", "shredded"]
+        )
         listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -79,6 +97,8 @@ class Command(BaseCommand):
                 self._create(options)
             elif action == "add-room":
                 self._add_room(options)
+            elif action in {"hold", "release", "waive-export"}:
+                self._retention(action, options)
             else:
                 self._transition(action, options)
         except LiaisonError as error:
@@ -152,3 +172,21 @@ class Command(BaseCommand):
             {"exercise": exercise_summary(exercise)},
             f"{exercise.code} is now {exercise.status}.",
         )
+
+    def _retention(self, action: str, options: dict[str, Any]) -> None:
+        actor = resolve_actor(options["actor"])
+        exercise = exercise_by_code(options["code"])
+        if action == "hold":
+            exercise = retention.set_legal_hold(
+                actor=actor, exercise=exercise, reason=options["reason"]
+            )
+            text = f"{exercise.code} is under legal hold: nothing destroys its content."
+        elif action == "release":
+            exercise = retention.lift_legal_hold(actor=actor, exercise=exercise)
+            text = f"The legal hold on {exercise.code} was lifted."
+        else:
+            exercise = retention.waive_export(
+                actor=actor, exercise=exercise, reason=options["reason"]
+            )
+            text = f"{exercise.code} may be shredded without a signed export."
+        emit(self, options["json"], {"exercise": exercise_summary(exercise)}, text)

@@ -20,6 +20,7 @@ from liaison.crypto.errors import CryptoError
 from liaison.errors import LiaisonError
 from liaison.models import Exercise, Room
 from liaison.services import keys as key_service
+from liaison.services import retention
 
 
 def _operator() -> str:
@@ -60,6 +61,13 @@ class Command(BaseCommand):
         )
         shred.add_argument("code", metavar="EXERCISE_CODE")
         shred.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        shred.add_argument(
+            "--waive-export",
+            metavar="REASON",
+            default="",
+            help="shred although no signed export was made since the exercise closed; the "
+            "reason goes on the record as the waiver",
+        )
         shred.add_argument("--json", action="store_true", help="machine-readable output")
 
         status = sub.add_parser("status", help="show the keyring and which KEKs are in use")
@@ -184,6 +192,13 @@ class Command(BaseCommand):
         if exercise is None:
             raise CommandError(f"No exercise with code {code!r}.")
         key_service.check_shreddable(exercise)
+        blockers = retention.shred_blockers(exercise, waiving_export=bool(options["waive_export"]))
+        if blockers:
+            raise CommandError(
+                f"Exercise {exercise.code} cannot be shredded: {'; '.join(blockers)}. "
+                "Make a signed export (manage.py audit export) or pass --waive-export REASON; "
+                "a legal hold must be lifted first. Nothing was shredded."
+            )
         if not options["yes"]:
             rooms = exercise.rooms.count()
             self.stdout.write(
@@ -196,7 +211,12 @@ class Command(BaseCommand):
                 answer = ""
             if answer.strip() != exercise.code:
                 raise CommandError("Confirmation did not match; nothing was shredded.")
-        result = key_service.shred_exercise(actor=None, exercise=exercise, actor_label=_operator())
+        result = key_service.shred_exercise(
+            actor=None,
+            exercise=exercise,
+            actor_label=_operator(),
+            waive_export=options["waive_export"],
+        )
         hint = (
             f"\nBackups taken before now still hold these keys wrapped by "
             f"{', '.join(result.wrapped_by)}: once they expire, rotate and retire that KEK to "
