@@ -142,6 +142,12 @@ def test_a_mention_raises_the_other_officers_count_on_the_home_page_within_a_sec
     badge = home.locator(f'[data-unread-for="{room.pk}"]')
     eventually(home, "() => document.body.dataset.attention === 'live'")
 
+    # Li Wei has no room open: offline in the exercise, with when he was last seen.
+    olivia.reload()
+    expect(olivia.locator("#chat-status")).to_have_attribute("data-state", "online")
+    expect(
+        olivia.locator(f'#chat-people li[data-person="{gz_officer.pk}"] .person-last-seen')
+    ).to_have_text(re.compile(r"^last seen "))
     olivia.locator("#chat-input").fill("Could @Li")
     expect(olivia.locator(".mention-suggestion").first).to_contain_text("@Li Wei")
     olivia.locator("#chat-input").press("Enter")

@@ -17,7 +17,7 @@ from liaison.models import AuditEvent, Room, User
 from liaison.realtime import limits
 from liaison.services import memberships
 from liaison.services.messaging import send_message
-from tests.test_realtime_consumer import Socket, count, joined
+from tests.test_realtime_consumer import Socket, count, joined, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -295,3 +295,37 @@ async def test_the_attention_socket_answers_ping_and_refuses_anything_else(
     await li.send({"type": "message.send", "client_id": "x", "body": "x"})
     assert (await li.next())["code"] == "invalid"
     await li.close()
+
+
+# --- presence in the exercise ----------------------------------------------------------------
+
+
+async def test_presence_is_per_exercise_a_person_in_another_room_is_online_here(
+    ws_headers: Any, uk_officer: User, gz_officer: User, room: Room, lane_room: Room
+) -> None:
+    olivia = await joined(ws_headers, uk_officer, room)
+    li = await joined(ws_headers, gz_officer, lane_room)
+    assert await olivia.expect("presence") == {"type": "presence", "joined": [gz_officer.pk]}
+    # A second socket of Li Wei, in Olivia's room, changes nothing: he was online already.
+    li_here = await open_socket(ws_headers, gz_officer, room.pk)
+    assert (await li_here.expect("presence"))["online"] == sorted([uk_officer.pk, gz_officer.pk])
+    await olivia.nothing_more()
+    await li_here.close()
+    await olivia.nothing_more()
+    await li.close()
+    assert await olivia.expect("presence") == {"type": "presence", "left": [gz_officer.pk]}
+    await olivia.close()
+
+
+async def test_presence_in_another_exercise_is_not_shown(
+    ws_headers: Any, uk_officer: User, outsider: User, other_exercise: Any, room: Room
+) -> None:
+    from tests.factories import RoomFactory
+
+    other_room = await database_sync_to_async(RoomFactory)(exercise=other_exercise, name="x")
+    olivia = await joined(ws_headers, uk_officer, room)
+    sam = await joined(ws_headers, outsider, other_room)
+    await olivia.nothing_more()
+    await sam.close()
+    await olivia.nothing_more()
+    await olivia.close()

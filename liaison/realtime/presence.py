@@ -1,10 +1,13 @@
-"""Who is online in a room, across server processes, at O(1) cost per socket.
+"""Who is online in an exercise, across server processes, at O(1) cost per socket.
+
+A person is online in an exercise while any of their sockets is open in any of its rooms: the
+people panel of every room of the exercise shows the same people online ("in this exercise").
 
 Each open member socket has a ``Presence`` row tagged with its server process (``worker``).
 A process refreshes all its rows with one statement every ``REFRESH_SECONDS``; rows of a process
 that died stop being refreshed and are ignored, then removed. A join or a leave publishes a
-delta (``joined``/``left``) only when it changes whether the person is online at all; the full
-list goes to the joining socket alone.
+delta (``joined``/``left``) to every room of the exercise only when it changes whether the person
+is online in the exercise at all; the full list goes to the joining socket alone.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from liaison import events
-from liaison.models import Presence, Role, User
+from liaison.models import Presence, Role, Room, User
 
 
 def _worker_name() -> str:
@@ -46,24 +50,36 @@ def stale_before() -> dt.datetime:
     return timezone.now() - dt.timedelta(seconds=3 * refresh_seconds() + 5)
 
 
-def _fresh(room_id: int):
-    return Presence.objects.filter(room_id=room_id, last_seen_at__gte=stale_before())
+def _fresh_in_exercise(room_id: int):
+    """Fresh rows of every room of ``room_id``'s exercise."""
+    exercise = Room.objects.filter(pk=room_id).values("exercise_id")[:1]
+    return Presence.objects.filter(
+        room__exercise_id=Subquery(exercise), last_seen_at__gte=stale_before()
+    )
 
 
 def online_user_ids(room_id: int) -> list[int]:
-    """Members with an open socket in the room, on any server process (auditors not shown)."""
-    return sorted(
-        set(_fresh(room_id).exclude(user__role=Role.AUDITOR).values_list("user_id", flat=True))
-    )
+    """Members with an open socket in any room of the room's exercise, on any server process
+    (auditors not shown)."""
+    online = _fresh_in_exercise(room_id).exclude(user__role=Role.AUDITOR)
+    return sorted(set(online.values_list("user_id", flat=True)))
 
 
 def _delta(room_id: int, epoch: int, user_id: int, **change: list[int]) -> None:
-    events.publish_on_commit(
-        events.room_group(room_id),
-        events.room_event(
-            events.ROOM_PRESENCE, {"type": "presence", **change}, epoch=epoch, sender_id=user_id
-        ),
-    )
+    """The change, to this room (at ``epoch``) and every other room of its exercise (each at its
+    own access epoch)."""
+    exercise = Room.objects.filter(pk=room_id).values("exercise_id")[:1]
+    rooms = Room.objects.filter(exercise_id=Subquery(exercise)).values_list("pk", "access_epoch")
+    for other, other_epoch in rooms:
+        events.publish_on_commit(
+            events.room_group(other),
+            events.room_event(
+                events.ROOM_PRESENCE,
+                {"type": "presence", **change},
+                epoch=epoch if other == room_id else other_epoch,
+                sender_id=user_id,
+            ),
+        )
 
 
 def join(
@@ -85,7 +101,7 @@ def join(
             },
         )
         online = online_user_ids(room_id)
-        if user.role != Role.AUDITOR and _fresh(room_id).filter(user=user).count() == 1:
+        if user.role != Role.AUDITOR and _fresh_in_exercise(room_id).filter(user=user).count() == 1:
             _delta(room_id, epoch, user.pk, joined=[user.pk])
     return online
 
@@ -103,7 +119,7 @@ def leave(*, channel_name: str) -> None:
         row.delete()
         if (
             row.user.role != Role.AUDITOR
-            and not _fresh(row.room_id).filter(user_id=row.user_id).exists()
+            and not _fresh_in_exercise(row.room_id).filter(user_id=row.user_id).exists()
         ):
             _delta(row.room_id, row.room.access_epoch, row.user_id, left=[row.user_id])
 

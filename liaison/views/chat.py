@@ -15,12 +15,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from liaison import access, clocks, selectors
 from liaison.errors import AccessDenied, LiaisonError
-from liaison.models import Exercise, Membership, Role, Room, User
+from liaison.models import Exercise, Membership, Role, Room, User, UserSession
 from liaison.views.base import page, record_if_denied
 from liaison.views.home import take_welcome
 
@@ -50,10 +51,17 @@ def sidebar_rooms(user: User, current: Room) -> list[RoomGroup]:
 
 
 def exercise_people(exercise: Exercise) -> list[Membership]:
-    """Current members of the exercise, for the people list that presence lights up."""
+    """Current members of the exercise, for the people list that presence lights up, each with
+    ``last_seen``: the last activity of any of their sessions (for "last seen" when offline)."""
+    last_seen = (
+        UserSession.objects.filter(user_id=OuterRef("user_id"))
+        .order_by("-last_seen_at")
+        .values("last_seen_at")[:1]
+    )
     return list(
         Membership.objects.filter(exercise=exercise, removed_at__isnull=True)
         .select_related("user", "user__agency")
+        .annotate(last_seen=Subquery(last_seen))
         .order_by("user__display_name", "user_id")
     )
 

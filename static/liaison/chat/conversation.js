@@ -112,6 +112,23 @@ export class Conversation {
     return revealMessage(seq, { list: this.list, seqs: this.seqs, loadEarlier: this.loadEarlier });
   }
 
+  // After each presence frame: when each offline person was last seen (now, for one who just
+  // left), from data-last-seen on the people list.
+  presence(frame, people) {
+    if (!this.ui.people) return;
+    const left = new Set(Array.isArray(frame.left) ? frame.left : []);
+    const now = new Date().toISOString();
+    this.ui.people.querySelectorAll("li[data-person]").forEach((li) => {
+      const id = Number(li.dataset.person);
+      const seen = li.querySelector(".person-last-seen");
+      if (!seen) return;
+      if (left.has(id)) seen.dataset.lastSeen = now;
+      const at = seen.dataset.lastSeen;
+      const online = people.online.has(id);
+      seen.textContent = !online && at ? wording.lastSeen(this.clock.short(at)) : "";
+    });
+  }
+
   // A person's message arrived: they are no longer typing it.
   stoppedTyping(people, message) {
     const id = message && message.sender ? message.sender.id : null;

@@ -181,6 +181,7 @@ function start(root) {
         break;
       case "presence":
         people.presence(frame);
+        conversation.presence(frame, people);
         break;
       case "ack.updated":
         conversation.onFrame(frame);

@@ -51,6 +51,9 @@ export const wording = Object.freeze({
   sendAsAlert: gettext("Send as an alert"),
   marking: gettext("Handling marking"),
 
+  // people
+  lastSeen: (time) => fill(gettext("last seen %(time)s"), { time }),
+
   // counts and notifications
   unreadMentions: (count) =>
     fill(ngettext("%(count)s mention", "%(count)s mentions", count), { count }),
