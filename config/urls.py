@@ -81,6 +81,11 @@ urlpatterns = [
         name="manage-exercise-edit",
     ),
     path(
+        "manage/exercises/<int:exercise_id>/markings/",
+        markings.manage_markings,
+        name="manage-exercise-markings",
+    ),
+    path(
         "manage/exercises/<int:exercise_id>/rooms/",
         provisioning.room_create,
         name="manage-room-new",

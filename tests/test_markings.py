@@ -126,3 +126,31 @@ def test_only_administrators_set_markings_and_it_is_audited(
     assert row.details["observer_download_limit"] == "OFFICIAL"
     with pytest.raises(Invalid):
         markings.set_markings(actor=admin, exercise=room.exercise, markings=["A"], default="B")
+
+
+def test_administrators_set_markings_on_the_provisioning_page(
+    admin: User, uk_coordinator: User, room: Room
+) -> None:
+    page = sign_in(Client(), admin).get(f"/manage/exercises/{room.exercise_id}/")
+    assert b'action="/manage/exercises/' in page.content
+    assert b"Save markings" in page.content
+    client = sign_in(Client(), admin)
+    response = client.post(
+        f"/manage/exercises/{room.exercise_id}/markings/",
+        {
+            "markings": "official, official-sensitive, secret",
+            "default": "official",
+            "observer_download_limit": "",
+        },
+    )
+    assert response.status_code == 302
+    room.exercise.refresh_from_db()
+    assert room.exercise.markings == ["OFFICIAL", "OFFICIAL-SENSITIVE", "SECRET"]
+    coordinator = sign_in(Client(), uk_coordinator)
+    response = coordinator.post(
+        f"/manage/exercises/{room.exercise_id}/markings/",
+        {"markings": "A", "default": "A"},
+    )
+    room.exercise.refresh_from_db()
+    assert room.exercise.markings == ["OFFICIAL", "OFFICIAL-SENSITIVE", "SECRET"]
+    assert AuditEvent.objects.filter(action="exercise.markings_changed").count() == 1
