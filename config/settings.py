@@ -388,6 +388,12 @@ STORAGES = {
             "location": os.environ.get("LIAISON_ATTACHMENT_DIR", str(VAR_DIR / "attachments"))
         },
     },
+    # Auditors' signed exports, written by the export jobs: ciphertext only, deleted when they
+    # expire (LIAISON_EXPORT_KEEP_DAYS). Web servers and job workers must share it.
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": os.environ.get("LIAISON_EXPORT_DIR", str(VAR_DIR / "exports"))},
+    },
     # Signed audit checkpoints live outside the database.
     "audit_checkpoints": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -440,6 +446,10 @@ LIAISON_ARCHIVE_AFTER_DAYS = env_int("LIAISON_ARCHIVE_AFTER_DAYS", 30)
 # Ended sessions' rows and finished jobs' rows are kept this many days, then pruned.
 LIAISON_SESSION_KEEP_DAYS = env_int("LIAISON_SESSION_KEEP_DAYS", 90)
 LIAISON_JOB_RESULT_KEEP_DAYS = env_int("LIAISON_JOB_RESULT_KEEP_DAYS", 14)
+# Auditors' exports: at most this many being prepared per auditor at once, each file kept this
+# many days for download.
+LIAISON_EXPORT_MAX_PENDING = env_int("LIAISON_EXPORT_MAX_PENDING", 2)
+LIAISON_EXPORT_KEEP_DAYS = env_int("LIAISON_EXPORT_KEEP_DAYS", 7)
 
 # --- Liaison limits ---------------------------------------------------------------------------
 LIAISON_MESSAGE_MAX_CHARS = 8000

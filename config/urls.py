@@ -259,6 +259,12 @@ urlpatterns = [
     path("audit/exercises/<int:exercise_id>/", auditing.exercise, name="audit-exercise"),
     path("audit/exercises/<int:exercise_id>/search/", auditing.search, name="audit-search"),
     path("audit/exercises/<int:exercise_id>/export/", auditing.export, name="audit-export"),
+    path("audit/exports/", auditing.export_list, name="audit-exports"),
+    path(
+        "audit/exports/<int:export_id>/download",
+        auditing.export_download,
+        name="audit-export-download",
+    ),
     path(
         "audit/exercises/<int:exercise_id>/acknowledgements.csv",
         acknowledgements.export,

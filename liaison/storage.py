@@ -35,6 +35,12 @@ def blob_store() -> Storage:
     return storages["attachments"]
 
 
+def export_store() -> Storage:
+    """Auditors' encrypted export files (``services.exports``), apart from the attachments so
+    the attachments' orphan sweep never sees them."""
+    return storages["exports"]
+
+
 def new_blob_name() -> str:
     """A fresh random name, sharded by its first two characters to keep folders small."""
     token = secrets.token_urlsafe(NAME_BYTES)
@@ -135,13 +141,16 @@ def open_blob(name: str) -> BinaryIO:
     return store.open(name, "rb")
 
 
-def delete_blob(name: str) -> None:
-    """Remove a blob; a missing one is not an error (deletion is idempotent)."""
+def delete_blob(name: str, *, store: Storage | None = None) -> None:
+    """Remove a blob (and what a stopped writer left of it); a missing one is not an error
+    (deletion is idempotent)."""
     if not name:
         return
-    store = blob_store()
+    store = store or blob_store()
     with contextlib.suppress(FileNotFoundError):
         store.delete(name)
+    if isinstance(store, FileSystemStorage):
+        _unlink(store.path(name) + PART_SUFFIX)
 
 
 def blob_exists(name: str) -> bool:
@@ -159,11 +168,13 @@ def _walk(store: Storage, folder: str = "") -> Iterator[str]:
         yield from _walk(store, f"{folder}/{directory}" if folder else directory)
 
 
-def sweep_orphans(*, referenced: set[str], older_than: dt.datetime) -> list[str]:
+def sweep_orphans(
+    *, referenced: set[str], older_than: dt.datetime, store: Storage | None = None
+) -> list[str]:
     """Delete blobs (and abandoned ``.part`` files) that no attachment row names and that are
     older than ``older_than``: left by a process that died between writing a blob and
     recording it. Young files are spared, since an upload may be in flight."""
-    store = blob_store()
+    store = store or blob_store()
     removed = []
     for name in _walk(store):
         if name in referenced:
@@ -176,8 +187,8 @@ def sweep_orphans(*, referenced: set[str], older_than: dt.datetime) -> list[str]
             modified = timezone.make_aware(modified, dt.UTC)
         if modified >= older_than:
             continue
-        delete_blob(name)
+        delete_blob(name, store=store)
         removed.append(name)
     if removed:
-        logger.info("removed %d orphaned attachment blobs", len(removed))
+        logger.info("removed %d orphaned blobs", len(removed))
     return removed

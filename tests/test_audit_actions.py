@@ -561,8 +561,35 @@ def _audit_verified(w: World) -> None:
     w.signed_in(w.auditor).post("/audit/verify/")
 
 
-def _audit_exported(w: World) -> None:
+def _export_store(w: World) -> None:
+    w.settings.STORAGES = {
+        **w.settings.STORAGES,
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(w.tmp_path / "exports")},
+        },
+    }
+
+
+def _audit_export_requested(w: World) -> None:
+    _export_store(w)
     w.signed_in(w.auditor).post(f"/audit/exercises/{w.exercise.pk}/export/")
+
+
+def _audit_exported(w: World) -> None:
+    from liaison.services import jobs
+
+    _audit_export_requested(w)
+    jobs.Worker(batch=True, schedule=False).run()
+
+
+def _audit_export_downloaded(w: World) -> None:
+    from liaison.models import AuditExport
+
+    _audit_exported(w)
+    export = AuditExport.objects.get()
+    response = w.signed_in(w.auditor).get(f"/audit/exports/{export.pk}/download")
+    b"".join(response.streaming_content)
 
 
 def _backup_created(w: World) -> None:
@@ -635,6 +662,8 @@ CASES: dict[str, Callable[[World], None]] = {
     "audit.searched": _audit_searched,
     "audit.verified": _audit_verified,
     "audit.exported": _audit_exported,
+    "audit.export_requested": _audit_export_requested,
+    "audit.export_downloaded": _audit_export_downloaded,
     "backup.created": _backup_created,
 }
 

@@ -220,17 +220,17 @@ def test_old_session_rows_and_finished_jobs_are_pruned_and_the_pruning_audited(
     with time_machine.travel(NOW, tick=False):
         counts = jobs.prune_bookkeeping()
 
-    assert counts == {"sessions": 2, "jobs": 1, "workers": 0}
+    assert counts == {"sessions": 2, "jobs": 1, "workers": 0, "exports": 0}
     assert list(UserSession.objects.values_list("pk", flat=True)) == [recent.pk]
     assert not UserSession.objects.filter(pk__in=[ended_long_ago.pk, lapsed_long_ago.pk]).exists()
     assert list(DBTaskResult.objects.values_list("pk", flat=True)) == [queued.db_result.pk]
     event = AuditEvent.objects.get(action="bookkeeping.pruned")
     assert (event.actor_label, event.details) == (
         "system:jobs",
-        {"sessions": 2, "jobs": 1, "workers": 0},
+        {"sessions": 2, "jobs": 1, "workers": 0, "exports": 0},
     )
     with time_machine.travel(NOW, tick=False):
-        assert jobs.prune_bookkeeping() == {"sessions": 0, "jobs": 0, "workers": 0}
+        assert jobs.prune_bookkeeping() == {"sessions": 0, "jobs": 0, "workers": 0, "exports": 0}
     assert AuditEvent.objects.filter(action="bookkeeping.pruned").count() == 1
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import io
 import json
 import re
 import zipfile
@@ -82,8 +81,9 @@ class DirectorySink:
 
 
 class ZipSink:
-    """Files inside a zip archive under one folder (built in memory by the web download, so no
-    decrypted text is written to the server's disk)."""
+    """Files inside a zip archive under one folder, each written as a stream (ZIP64, so a
+    transcript may pass 4 GiB). The export jobs write the archive straight into an encrypted
+    file (``services.exports``), so no decrypted text reaches the server's disk."""
 
     def __init__(self, archive: zipfile.ZipFile, folder: str) -> None:
         self.archive = archive
@@ -91,7 +91,7 @@ class ZipSink:
 
     @contextmanager
     def open(self, name: str) -> Iterator[IO[bytes]]:
-        with self.archive.open(f"{self.folder}/{name}", "w") as handle:
+        with self.archive.open(f"{self.folder}/{name}", "w", force_zip64=True) as handle:
             yield handle
 
 
@@ -231,12 +231,3 @@ def export_folder_name(exercise: Exercise) -> str:
     stamp = timezone.now().astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     code = re.sub(r"[^A-Za-z0-9._-]+", "_", exercise.code)
     return f"liaison-export-{code}-{stamp}"
-
-
-def export_zip(exercise: Exercise) -> tuple[str, bytes, ExportResult]:
-    """The signed export as a zip archive built in memory: (file name, bytes, result)."""
-    folder = export_folder_name(exercise)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        result = write_export(exercise=exercise, sink=ZipSink(archive, folder))
-    return f"{folder}.zip", buffer.getvalue(), result

@@ -485,18 +485,6 @@ def _exported(
     )
 
 
-def export_exercise_zip(
-    *, auditor: User, exercise_id: object, ip: str | None = None
-) -> tuple[str, bytes]:
-    """A signed export of the exercise as a zip (file name, bytes); the audit event keeps the
-    manifest's SHA-256, so the log itself vouches for what was handed out."""
-    access.require_auditor(auditor)
-    exercise, _ = access.access_exercise(auditor, exercise_id)
-    name, data, result = export.export_zip(exercise)
-    _exported(actor=auditor, exercise=exercise, result=result, ip=ip, via="web")
-    return name, data
-
-
 def export_exercise_to_directory(
     *, exercise_code: str, out: str | Path, actor_label: str = "manage.py audit export"
 ) -> export.ExportResult:

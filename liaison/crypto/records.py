@@ -112,3 +112,16 @@ def open_dataset_name(dataset: Any) -> str:
         kind=EXCHANGE_NAME,
         identity={"blob": dataset.storage_name},
     ).decode()
+
+
+AUDIT_EXPORT = "audit.export"
+
+
+def export_key_context(*, export_id: int, storage_name: str) -> bytes:
+    """What an auditor export's own file key is wrapped against (the key belongs to one file)."""
+    return f"liaison/export-key/v1|export={export_id}|blob={storage_name}".encode()
+
+
+def export_stream_context(*, export_id: int, storage_name: str) -> bytes:
+    """Associated context of an auditor export's encrypted file."""
+    return f"{AUDIT_EXPORT}|export={export_id}|blob={storage_name}".encode()

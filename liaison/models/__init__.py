@@ -27,6 +27,7 @@ from liaison.models.exercises import (
     Membership,
     Room,
 )
+from liaison.models.exports import AuditExport, AuditExportStatus
 from liaison.models.jobs import JobWorker, PeriodicJob
 from liaison.models.keys import RoomKey
 from liaison.models.messages import (
@@ -43,6 +44,8 @@ __all__ = [
     "Agency",
     "Attachment",
     "AuditEvent",
+    "AuditExport",
+    "AuditExportStatus",
     "Comparison",
     "ComparisonKind",
     "ComparisonStatus",

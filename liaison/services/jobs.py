@@ -46,7 +46,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 from liaison import audit
 from liaison.audit import checkpoints
 from liaison.models import JobWorker, PeriodicJob
-from liaison.services import lifecycle, sessions
+from liaison.services import exports, lifecycle, sessions
 from liaison.services.attachments import retention as upload_retention
 
 logger = logging.getLogger(__name__)
@@ -105,13 +105,19 @@ def every(name: str) -> dt.timedelta:
 
 def prune_bookkeeping(*, now: dt.datetime | None = None) -> dict[str, Any]:
     """Old session rows (``sessions.prune_sessions``), finished jobs' rows older than
-    ``LIAISON_JOB_RESULT_KEEP_DAYS`` and workers long gone. Audited when anything went."""
+    ``LIAISON_JOB_RESULT_KEEP_DAYS``, workers long gone and expired auditor exports' files
+    (``exports.expire_exports``). Audited when anything went."""
     now = now or timezone.now()
     pruned_sessions = sessions.prune_sessions(now=now)
     job_cutoff = now - dt.timedelta(days=settings.LIAISON_JOB_RESULT_KEEP_DAYS)
     pruned_jobs, _ = DBTaskResult.objects.finished().filter(finished_at__lt=job_cutoff).delete()
     pruned_workers, _ = JobWorker.objects.filter(last_seen_at__lt=job_cutoff).delete()
-    counts = {"sessions": pruned_sessions, "jobs": pruned_jobs, "workers": pruned_workers}
+    counts = {
+        "sessions": pruned_sessions,
+        "jobs": pruned_jobs,
+        "workers": pruned_workers,
+        "exports": exports.expire_exports(now=now),
+    }
     if any(counts.values()):
         with transaction.atomic():
             audit.record(

@@ -5,14 +5,17 @@ Everyone but an auditor gets a 404 (and the attempt is audited by the ``page`` d
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from liaison import access
 from liaison.audit import workspace
-from liaison.errors import Invalid
-from liaison.services import retention
+from liaison.errors import Conflict, Invalid
+from liaison.services import exports, retention
 from liaison.views.base import client_ip, page
 from liaison.views.limits import limit_requests
 
@@ -137,13 +140,48 @@ def verify(request: HttpRequest) -> HttpResponse:
 @page
 @limit_requests("audit.export", methods=["POST"], html=True)
 def export(request: HttpRequest, exercise_id: int) -> HttpResponse:
+    """Ask for a signed export: a job prepares it; the exports page offers it when ready."""
     access.require_auditor(request.user)
     if request.method != "POST":
         return _method_not_allowed("POST")
-    name, data = workspace.export_exercise_zip(
-        auditor=request.user, exercise_id=exercise_id, ip=client_ip(request)
+    try:
+        made = exports.request_export(
+            auditor=request.user, exercise_id=exercise_id, ip=client_ip(request)
+        )
+    except Conflict as error:
+        messages.error(request, error.detail)
+        return redirect(reverse("audit-exports"))
+    messages.success(
+        request,
+        _("The signed export of %(code)s is being prepared; it appears here when ready.")
+        % {"code": made.exercise.code},
     )
-    response = HttpResponse(data, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return redirect(reverse("audit-exports") + f"#export-{made.pk}")
+
+
+@login_required
+@page
+def export_list(request: HttpRequest) -> HttpResponse:
+    """The auditor's own exports, with their state and download links."""
+    access.require_auditor(request.user)
+    rows = exports.exports_of(request.user)
+    workspace.record_page_view(auditor=request.user, page="exports", ip=client_ip(request))
+    return render(
+        request,
+        "liaison/audit/exports.html",
+        {"exports": rows, "pending": any(row.pending for row in rows)},
+    )
+
+
+@login_required
+@page
+def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
+    """The export's zip, decrypted as it streams (audited)."""
+    download = exports.open_download(
+        auditor=request.user, export_id=export_id, ip=client_ip(request)
+    )
+    response = StreamingHttpResponse(download.pieces, content_type="application/zip")
+    response["Content-Length"] = str(download.export.size)
+    response["Content-Disposition"] = f'attachment; filename="{download.export.file_name}"'
     response["Cache-Control"] = "no-store"
     return response
