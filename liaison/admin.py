@@ -50,7 +50,23 @@ class AgencyAdmin(admin.ModelAdmin):
 
 @admin.register(Exercise)
 class ExerciseAdmin(ReadOnlyAdmin):
-    list_display = ["code", "title", "status", "starts_at", "ends_at"]
+    """Its life at a glance; the hold and the export waiver are set on /manage/ (audited)."""
+
+    list_display = [
+        "code",
+        "title",
+        "status",
+        "starts_at",
+        "ends_at",
+        "closed_at",
+        "archived_at",
+        "shredded_at",
+        "retention_days",
+        "legal_hold",
+        "export_waived_at",
+        "history_visibility",
+    ]
+    list_filter = ["status", "legal_hold", "history_visibility"]
 
 
 @admin.register(Room)
