@@ -129,12 +129,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for task in self.tasks:
             if task is not asyncio.current_task():
                 task.cancel()
-        for group in self.joined:
+        for group in self.joined if not sockets.STOPPING else ():
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.grant is not None:
             self.grant = None
-            with contextlib.suppress(Exception):
-                await db.call(admission.release_socket, channel_name=self.channel_name)
+            if not sockets.STOPPING:
+                with contextlib.suppress(Exception):
+                    await db.call(admission.release_socket, channel_name=self.channel_name)
             frame_rate.forget_idle(self.user.pk)
 
     async def shut(self, code: int) -> None:

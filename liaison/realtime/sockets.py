@@ -14,6 +14,9 @@ from liaison.realtime import db, presence
 logger = logging.getLogger(__name__)
 
 OPEN_SOCKETS: weakref.WeakSet[Any] = weakref.WeakSet()
+# Set by a clean stop: sockets then leave their presence rows to one statement for all
+# (``presence.forget_worker``) instead of a database call each, so thousands close in time.
+STOPPING = False
 
 
 def opened(socket: Any) -> None:
@@ -54,6 +57,8 @@ def stop_all_for_restart() -> int:
     """A clean stop: every room socket of this process stops taking frames and events; the
     server then closes each with 1012 (service restart) so its client reconnects at once, to
     another worker when there is one. Returns how many there were."""
+    global STOPPING
+    STOPPING = True
     sockets = list(OPEN_SOCKETS)
     for socket in sockets:
         socket.closing = True  # refuses frames and events from now on
