@@ -362,7 +362,7 @@ def test_the_proof_never_reaches_the_live_database_through_another_alias(
         seen.update(env)
         return subprocess.CompletedProcess(command, 0, stdout='{"problems": []}\n', stderr="")
 
-    monkeypatch.setattr(backups.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     backups._verify_in_child(
         url="postgres://liaison@postgres:5432/liaison_restore_check_1",
         attachments=tmp_path / "attachments",
