@@ -9,7 +9,6 @@ exactly one membership. Every refused acceptance is audited in its own transacti
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -37,10 +35,15 @@ from liaison.models import (
     User,
 )
 from liaison.services.exercises import lock_exercise, require_writable
+from liaison.services.invitation_links import (
+    TOKEN_BYTES,
+    hash_token,
+    invitation_url,
+    send_invitation_email,
+)
 
 logger = logging.getLogger(__name__)
 
-TOKEN_BYTES = 32
 MAX_TTL_HOURS = 30 * 24
 INVITATION_STATES = ("pending", "accepted", "expired", "revoked")
 # Said for every unusable link alike (unknown, used, revoked, expired, closed exercise): the
@@ -102,15 +105,6 @@ class IssuedInvitation:
     url: str
     emailed: bool = False
     email_error: str = ""
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def invitation_url(token: str, *, base_url: str | None = None) -> str:
-    base = (base_url or settings.LIAISON_BASE_URL).rstrip("/")
-    return f"{base}/invite/{token}/"
 
 
 def _clean_email(email: str) -> str:
@@ -252,7 +246,7 @@ def create_invitation(
     if not send_email:
         return IssuedInvitation(invitation=invitation, token=token, url=url)
     try:
-        _send_invitation_email(invitation=invitation, exercise=exercise, actor=actor, url=url)
+        send_invitation_email(invitation=invitation, exercise=exercise, actor=actor, url=url)
     except Exception as error:  # SMTP trouble must not lose the invitation already recorded
         logger.warning("invitation %s: e-mail to the invitee failed: %s", invitation.pk, error)
         return IssuedInvitation(
@@ -263,25 +257,6 @@ def create_invitation(
             email_error=_("The e-mail could not be sent. Pass the link on by another channel."),
         )
     return IssuedInvitation(invitation=invitation, token=token, url=url, emailed=True)
-
-
-def _send_invitation_email(
-    *, invitation: Invitation, exercise: Exercise, actor: User, url: str
-) -> None:
-    expires = invitation.expires_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    send_mail(
-        subject=f"Invitation to exercise {exercise.code} on Liaison",
-        message=(
-            f"{actor.display_name} invites you to the liaison exercise {exercise.code} "
-            f"({exercise.title}) as {invitation.get_role_display().lower()}.\n\n"
-            f"Open this link to join (it works once, for {invitation.email} only, "
-            f"until {expires}):\n\n{url}\n\n"
-            "If you did not expect this invitation, ignore this message."
-        ),
-        from_email=None,
-        recipient_list=[invitation.email],
-        fail_silently=False,
-    )
 
 
 def revoke_invitation(*, actor: User, invitation: Invitation, ip: str | None = None) -> Invitation:
