@@ -207,6 +207,7 @@ def ensure_world(*, officers: int, rooms: int, password: str) -> World:
 
     from liaison.models import Agency, Exercise, ExerciseStatus, Membership, Role, Room, User
     from liaison.services import exercises, memberships, twofactor
+    from liaison.services import rooms as room_service
 
     agency, _ = Agency.objects.get_or_create(
         code="loadtest", defaults={"name": "Load Test Agency", "country": "GB"}
@@ -242,7 +243,7 @@ def ensure_world(*, officers: int, rooms: int, password: str) -> World:
     )
     for index in range(len(room_list), rooms):
         room_list.append(
-            exercises.add_room(actor=admin, exercise=exercise, name=f"{ROOM_PREFIX}{index:02d}")
+            room_service.add_room(actor=admin, exercise=exercise, name=f"{ROOM_PREFIX}{index:02d}")
         )
     by_email = {
         user.email: user

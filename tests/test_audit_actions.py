@@ -48,6 +48,7 @@ from liaison.services import (
     memberships,
     messaging,
     reading,
+    rooms,
     search,
     sessions,
     twofactor,
@@ -245,7 +246,7 @@ def _exercise_archived(w: World) -> None:
 
 
 def _room_created(w: World) -> None:
-    exercises.add_room(actor=w.admin, exercise=w.exercise, name="nansha-inspections")
+    rooms.add_room(actor=w.admin, exercise=w.exercise, name="nansha-inspections")
 
 
 def _invitation_created(w: World) -> None:

@@ -429,7 +429,7 @@ def test_an_auditor_cannot_post_edit_or_delete_through_the_services(
 def test_an_auditor_cannot_invite_provision_or_change_memberships(
     auditor: User, exercise: Any, hmrc: Any, uk_officer: User, outsider: User
 ) -> None:
-    from liaison.services import exercises, invitations, memberships
+    from liaison.services import exercises, invitations, memberships, rooms
 
     membership = Membership.objects.get(exercise=exercise, user=uk_officer)
     attempts = [
@@ -440,7 +440,7 @@ def test_an_auditor_cannot_invite_provision_or_change_memberships(
         lambda: memberships.remove_member(actor=auditor, membership=membership),
         lambda: memberships.change_role(actor=auditor, membership=membership, role="observer"),
         lambda: exercises.update_exercise(actor=auditor, exercise=exercise, title="Changed"),
-        lambda: exercises.add_room(actor=auditor, exercise=exercise, name="side-room"),
+        lambda: rooms.add_room(actor=auditor, exercise=exercise, name="side-room"),
         lambda: exercises.close_exercise(actor=auditor, exercise=exercise),
     ]
     for attempt in attempts:

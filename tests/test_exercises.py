@@ -22,7 +22,7 @@ from liaison.models import (
     User,
 )
 from liaison.services import exercises as service
-from liaison.services import invitations, memberships
+from liaison.services import invitations, memberships, rooms
 from liaison.services.demo import load_demo
 from tests.factories import AgencyFactory, ExerciseFactory, UserFactory
 from tests.groups_support import NON_PROVISIONERS, AuditWatch
@@ -210,7 +210,7 @@ def test_only_admins_edit_exercises(
 
 def test_an_admin_adds_a_lane_room_with_one_audit_event(admin: User, exercise: Exercise) -> None:
     watch = AuditWatch()
-    room = service.add_room(
+    room = rooms.add_room(
         actor=admin, exercise=exercise, name="Felixstowe-Nansha", topic="Sea lane"
     )
     assert room.name == "felixstowe-nansha"
@@ -224,12 +224,12 @@ def test_a_room_name_must_be_a_slug_and_unique_in_its_exercise(
     admin: User, exercise: Exercise, room: Room, other_exercise: Exercise
 ) -> None:
     with pytest.raises(Invalid, match="lower-case letters") as caught:
-        service.add_room(actor=admin, exercise=exercise, name="Felixstowe / Nansha")
+        rooms.add_room(actor=admin, exercise=exercise, name="Felixstowe / Nansha")
     assert "felixstowe-nansha" in caught.value.detail
     with pytest.raises(Conflict, match="already has a room named general"):
-        service.add_room(actor=admin, exercise=exercise, name="general")
+        rooms.add_room(actor=admin, exercise=exercise, name="general")
     # The same name in another exercise is another room.
-    assert service.add_room(actor=admin, exercise=other_exercise, name="general").pk != room.pk
+    assert rooms.add_room(actor=admin, exercise=other_exercise, name="general").pk != room.pk
 
 
 @pytest.mark.parametrize("name", NON_PROVISIONERS)
@@ -238,7 +238,7 @@ def test_only_admins_add_rooms(
 ) -> None:
     actor = request.getfixturevalue(name)
     with pytest.raises(PermissionDenied):
-        service.add_room(actor=actor, exercise=exercise, name="side-channel")
+        rooms.add_room(actor=actor, exercise=exercise, name="side-channel")
     assert not Room.objects.filter(name="side-channel").exists()
 
 
@@ -367,7 +367,7 @@ def test_a_closed_exercise_refuses_every_change(
 
     attempts = [
         lambda: service.update_exercise(actor=admin, exercise=exercise, title="Reopened"),
-        lambda: service.add_room(actor=admin, exercise=exercise, name="after-hours"),
+        lambda: rooms.add_room(actor=admin, exercise=exercise, name="after-hours"),
         lambda: invitations.create_invitation(
             actor=admin, exercise=exercise, email="late@hmrc.example", agency=hmrc
         ),

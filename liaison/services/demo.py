@@ -188,6 +188,7 @@ def ensure_demo_exercise(
     from liaison.models import Exercise, ExerciseStatus, Membership, Room
     from liaison.services import exercises as exercise_service
     from liaison.services import memberships as membership_service
+    from liaison.services import rooms as room_service
 
     admin = users["admin@liaison.example"]
     exercise = Exercise.objects.filter(code=DEMO_EXERCISE_CODE).first()
@@ -206,7 +207,7 @@ def ensure_demo_exercise(
             retention_days=365,
         )
     if not Room.objects.filter(exercise=exercise, name="felixstowe-nansha").exists():
-        exercise_service.add_room(
+        room_service.add_room(
             actor=admin,
             exercise=exercise,
             name="felixstowe-nansha",

@@ -1,4 +1,4 @@
-"""Exercises and their rooms: creation, edits and the status machine.
+"""Exercises: creation, edits and the status machine (rooms are added by ``services.rooms``).
 
 An exercise moves ``draft → active → closed → archived`` and never back (then ``shredded``, by
 ``services.keys``). Only admins provision it (``access.require_admin``); the scheduler
@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -39,7 +38,6 @@ from liaison.services import messaging, revocation
 DEFAULT_ROOM_NAME = "general"
 CODE_RE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
 HS_PREFIX_RE = re.compile(r"^[0-9]{2,10}$")
-ROOM_NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_LANES = 20
 MAX_HS_CODES = 200
 RETENTION_DAYS_RANGE = (1, 3650)
@@ -190,26 +188,6 @@ def clean_history_visibility(value: str) -> str:
             _("History visibility must be %(choices)s.")
             % {"choices": " or ".join(HistoryVisibility.values)},
             field="history_visibility",
-        )
-    return value
-
-
-def clean_room_name(name: str) -> str:
-    value = (name or "").strip().lower()
-    if not 1 <= len(value) <= 64 or not ROOM_NAME_RE.match(value):
-        suggestion = slugify(name or "")[:64]
-        hint = (
-            _(" (for example %(suggestion)s)") % {"suggestion": repr(suggestion)}
-            if suggestion and suggestion != value
-            else ""
-        )
-        raise Invalid(
-            _(
-                "A room name uses lower-case letters, digits and single hyphens, at most 64 "
-                "characters%(hint)s."
-            )
-            % {"hint": hint},
-            field="name",
         )
     return value
 
@@ -394,51 +372,6 @@ def update_exercise(
             agencies=agency_change or None,
         )
     return exercise
-
-
-def add_room(
-    *,
-    actor: User,
-    exercise: Exercise,
-    name: str,
-    title: str = "",
-    topic: str = "",
-    ip: str | None = None,
-) -> Room:
-    """A new room (per lane or topic) in a draft or active exercise."""
-    require_admin(actor)
-    name = clean_room_name(name)
-    title = (title or "").strip()
-    topic = (topic or "").strip()
-    if len(title) > 200:
-        raise Invalid(_("The room title is longer than 200 characters."), field="title")
-    if len(topic) > 500:
-        raise Invalid(_("The room topic is longer than 500 characters."), field="topic")
-    with transaction.atomic():
-        exercise = lock_exercise(exercise)
-        require_writable(exercise)
-        if Room.objects.filter(exercise=exercise, name=name).exists():
-            raise Conflict(
-                _("Exercise %(code)s already has a room named %(name)s.")
-                % {"code": exercise.code, "name": name},
-                field="name",
-            )
-        room = Room.objects.create(
-            exercise=exercise,
-            name=name,
-            title=title or name.replace("-", " ").capitalize(),
-            topic=topic,
-            created_by=actor,
-        )
-        audit.record(
-            actor=actor,
-            action="room.created",
-            target=room,
-            exercise=exercise,
-            ip=ip,
-            name=name,
-        )
-    return room
 
 
 def announcement(exercise: Exercise, action: str) -> str:

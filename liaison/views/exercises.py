@@ -25,6 +25,7 @@ from liaison.payloads import (
 from liaison.services import exercises as exercise_service
 from liaison.services import invitations as invitation_service
 from liaison.services import memberships as membership_service
+from liaison.services import rooms as room_service
 from liaison.views.base import api_endpoint, client_ip, parse_json
 from liaison.views.limits import limit_requests
 
@@ -225,7 +226,7 @@ def rooms(request: HttpRequest, exercise_id: int) -> HttpResponse:
     """POST (admins): add a room."""
     found, _ = access.access_exercise(request.user, exercise_id)
     data = _body(request, {"name", "title", "topic"})
-    room = exercise_service.add_room(
+    room = room_service.add_room(
         actor=request.user,
         exercise=found,
         name=_text(data, "name", required=True),

@@ -32,6 +32,7 @@ from liaison.services import exercises as exercise_service
 from liaison.services import invitations as invitation_service
 from liaison.services import memberships as membership_service
 from liaison.services import retention as retention_service
+from liaison.services import rooms as room_service
 from liaison.views.base import client_ip, page
 from liaison.views.limits import limit_requests
 
@@ -195,7 +196,7 @@ def room_create(request: HttpRequest, exercise_id: int) -> HttpResponse:
     form = RoomForm(request.POST)
     if form.is_valid():
         try:
-            room = exercise_service.add_room(
+            room = room_service.add_room(
                 actor=request.user, exercise=exercise, ip=client_ip(request), **form.cleaned_data
             )
         except FIXABLE as error:

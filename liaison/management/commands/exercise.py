@@ -19,7 +19,7 @@ from liaison.management.groups_cli import (
 from liaison.models import Exercise
 from liaison.payloads import exercise_summary, room_summary
 from liaison.services import exercises as service
-from liaison.services import retention
+from liaison.services import retention, rooms
 
 
 class Command(BaseCommand):
@@ -143,7 +143,7 @@ class Command(BaseCommand):
     def _add_room(self, options: dict[str, Any]) -> None:
         actor = resolve_actor(options["actor"])
         exercise = exercise_by_code(options["code"])
-        room = service.add_room(
+        room = rooms.add_room(
             actor=actor,
             exercise=exercise,
             name=options["name"],
