@@ -196,6 +196,13 @@ def test_an_image_opens_in_the_viewer(
     expect(viewer).to_have_attribute("data-scale", "1.000")
     li_wei.keyboard.press("Escape")
     expect(viewer).to_be_hidden()
+    # From the keyboard: into the list, up to the message, R to answer it.
+    li_wei.locator("#chat-log").focus()
+    li_wei.keyboard.press("ArrowUp")
+    expect(li_wei.locator("#msg-1")).to_be_focused()
+    li_wei.keyboard.press("r")
+    expect(li_wei.locator("#chat-reply-bar")).to_contain_text("Replying to Olivia Hughes")
+    expect(li_wei.locator("#chat-input")).to_be_focused()
     guangzhou.close()
 
 

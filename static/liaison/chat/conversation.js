@@ -90,6 +90,10 @@ export class Conversation {
       const tools = el("div", "msg-tools");
       const reply = el("button", "link msg-reply-button", wording.reply);
       reply.type = "button";
+      // Out of the Tab order (one stop per message would bury the composer): keyboard users
+      // reach messages with the arrow keys in the list and reply with R (keyboardReplies).
+      reply.tabIndex = -1;
+      reply.title = wording.replyKey;
       reply.addEventListener("click", () => this.reply.set(message));
       tools.append(reply);
       li.append(tools);
@@ -105,6 +109,33 @@ export class Conversation {
       watchPaste(this.ui.input, uploads);
     }
     watchOverdue(this.ui.list);
+    this.keyboardReplies();
+  }
+
+  // In the message list, Up and Down move between messages and R answers the one in focus.
+  keyboardReplies() {
+    const log = this.ui.log;
+    log.addEventListener("keydown", (event) => {
+      if (event.altKey || event.ctrlKey || event.metaKey) return;
+      const items = Array.from(this.ui.list.querySelectorAll(":scope > li.msg"));
+      const current = event.target.closest ? event.target.closest("li.msg") : null;
+      const at = current ? items.indexOf(current) : items.length;
+      let next = null;
+      if (event.key === "ArrowUp") next = items[Math.max(0, at - 1)];
+      else if (event.key === "ArrowDown" && current) next = items[Math.min(items.length - 1, at + 1)];
+      else if ((event.key === "r" || event.key === "R") && current && this.access.canPost) {
+        const entry = this.list && this.list.get(Number(current.dataset.seq));
+        if (entry && !entry.data.deleted) {
+          event.preventDefault();
+          this.reply.set(entry.data);
+        }
+        return;
+      }
+      if (!next) return;
+      event.preventDefault();
+      next.tabIndex = -1;
+      next.focus();
+    });
   }
 
   reveal(seq) {
@@ -156,10 +187,9 @@ export class Conversation {
       host: sidebar,
     });
     let settings = null;
-    const header = document.querySelector(".chat-header > div");
-    if (header && this.cfg.isMember) {
+    if (sidebar && this.cfg.isMember) {
       const host = el("p", "chat-room-settings");
-      header.append(host);
+      sidebar.append(host);
       settings = new RoomSettings({
         host,
         roomId,

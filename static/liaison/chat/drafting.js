@@ -51,8 +51,8 @@ export class Drafting {
     this.marking.hidden = markings.length < 2;
     this.marking.addEventListener("change", () => this.showMarking());
     bar.append(this.marking);
-    const row = composer.querySelector(".chat-compose-row");
-    composer.insertBefore(bar, row);
+    // After the text box: the keyboard reaches the message first, its options next.
+    composer.querySelector(".chat-compose-row").after(bar);
     this.bar = bar;
     this.showMarking();
   }

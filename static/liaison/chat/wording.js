@@ -17,6 +17,7 @@ function ngettext(singular, plural, count) {
 export const wording = Object.freeze({
   // replies
   reply: gettext("Reply"),
+  replyKey: gettext("Reply (in the message list: arrow keys to choose a message, R to reply)"),
   replyingTo: (name) => fill(gettext("Replying to %(name)s"), { name }),
   cancelReply: gettext("Cancel reply"),
   inReplyTo: (name) => fill(gettext("In reply to %(name)s"), { name }),
