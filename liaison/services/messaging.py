@@ -344,15 +344,15 @@ def _store_message(
                 sender_id=sender.pk,
             ),
         )
-        if not notice:
-            attention.announce_message(
-                room=room,
-                message=message,
-                sender=sender,
-                mentioned=mentioned,
-                addressed=addressed,
-                parent=parent,
-            )
+        # Liaison's own notices count as activity too (they mention and ask nobody).
+        attention.announce_message(
+            room=room,
+            message=message,
+            sender=sender,
+            mentioned=mentioned,
+            addressed=addressed,
+            parent=parent,
+        )
     return SendResult(message, created=True)
 
 
