@@ -66,7 +66,7 @@ def test_a_returning_officer_finds_days_runs_and_the_first_unread_message(
     expect(separators).to_have_text(["Yesterday", "Today"])
     line = olivia.locator("#chat-messages > li.unread-line")
     expect(line).to_have_count(1)
-    expect(line).to_have_attribute("aria-label", "New messages")
+    expect(line).to_have_text("New messages")
     # The line sits right before message 11, after today's separator.
     assert line.evaluate("node => node.nextElementSibling.dataset.seq") == "11"
     assert line.evaluate("node => node.previousElementSibling.className") == "day-separator"
