@@ -223,6 +223,11 @@ urlpatterns = [
         acknowledgements.acknowledge,
         name="api-message-ack",
     ),
+    path(
+        "api/v1/rooms/<int:room_id>/messages/<int:seq>/reactions",
+        acknowledgements.react,
+        name="api-message-reactions",
+    ),
     path("api/v1/attention", attention.counts, name="api-attention"),
     path("api/v1/search", search.api_search, name="api-search"),
     path(

@@ -40,6 +40,7 @@ USER_GRANT_CHANGED = "user.grant.changed"
 USER_SESSION_ENDED = "user.session.ended"
 # Room events a room socket passes on (the ones above that close or narrow it are not among them).
 ROOM_ACK_UPDATED = "room.ack.updated"
+ROOM_REACTION_UPDATED = "room.reaction.updated"
 LIVE_ROOM_EVENTS = (
     ROOM_MESSAGE_NEW,
     ROOM_MESSAGE_UPDATED,
@@ -47,6 +48,7 @@ LIVE_ROOM_EVENTS = (
     ROOM_READ,
     ROOM_PRESENCE,
     ROOM_ACK_UPDATED,
+    ROOM_REACTION_UPDATED,
 )
 # What asks for an officer's attention, for the attention socket (``/ws/attention/``): activity
 # in an exercise's rooms (to ``exercise.<id>``), and to one person (``user.<id>``) a notice

@@ -28,6 +28,7 @@ from liaison.models import (
     Mention,
     Message,
     MessageRevision,
+    Reaction,
     Room,
     User,
 )
@@ -529,6 +530,7 @@ def message_extras(messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
             "mentions": None,
             "ack": None,
             "marking": message.marking or None,
+            "reactions": {},
         }
         for message in messages
     }
@@ -561,6 +563,17 @@ def message_extras(messages: Sequence[Message]) -> dict[int, dict[str, Any]]:
     )
     for request in requests:
         result[request.message_id]["ack"] = ack_payload(request, request.rows.all())
+    for message_id, reactions in reactions_of(list(result)).items():
+        result[message_id]["reactions"] = reactions
+    return result
+
+
+def reactions_of(message_ids: list[int]) -> dict[int, dict[str, list[int]]]:
+    """Per message id: each reaction given and the ids of who gave it, in the order given."""
+    result: dict[int, dict[str, list[int]]] = {}
+    rows = Reaction.objects.filter(message_id__in=message_ids).order_by("created_at", "pk")
+    for message_id, emoji, user_id in rows.values_list("message_id", "emoji", "user_id"):
+        result.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
     return result
 
 

@@ -86,6 +86,13 @@ class ExerciseMarkings(Schema):
     observer_download_limit: Annotated[str, Field(max_length=40)] = ""
 
 
+class ReactionChange(Schema):
+    """``POST /api/v1/rooms/<id>/messages/<seq>/reactions``: set (``on``) or clear one."""
+
+    emoji: Annotated[str, Field(min_length=1, max_length=8)]
+    on: bool = True
+
+
 class RoomPreferences(Schema):
     """``POST /api/v1/rooms/<id>/preferences``: mute the room, or be notified of every
     message in it (either may be left out)."""

@@ -203,6 +203,16 @@ def test_an_image_opens_in_the_viewer(
     li_wei.keyboard.press("r")
     expect(li_wei.locator("#chat-reply-bar")).to_contain_text("Replying to Olivia Hughes")
     expect(li_wei.locator("#chat-input")).to_be_focused()
+    # 1 on a message in focus marks it seen; a click on the mark takes it back.
+    li_wei.locator("#chat-log").focus()
+    li_wei.keyboard.press("ArrowUp")
+    li_wei.keyboard.press("1")
+    seen = li_wei.locator('#msg-1 .msg-reaction[data-emoji="\u2713"]')
+    expect(seen).to_have_attribute("aria-pressed", "true")
+    expect(seen.locator(".msg-reaction-count")).to_have_text("1")
+    li_wei.locator("#msg-1").hover()
+    seen.click()
+    expect(li_wei.locator("#msg-1 .msg-reaction-count")).to_have_count(0)
     guangzhou.close()
 
 

@@ -3,10 +3,12 @@
 from liaison.models.accounts import Agency, RecoveryCode, Role, User, UserSession
 from liaison.models.attachments import Attachment
 from liaison.models.attention import (
+    REACTIONS,
     Acknowledgement,
     AckRequest,
     Mention,
     MentionVia,
+    Reaction,
     RoomPreference,
 )
 from liaison.models.audit import AuditEvent
@@ -39,6 +41,7 @@ from liaison.models.messages import (
 )
 
 __all__ = [
+    "REACTIONS",
     "AckRequest",
     "Acknowledgement",
     "Agency",
@@ -66,6 +69,7 @@ __all__ = [
     "MessageRevision",
     "PeriodicJob",
     "Presence",
+    "Reaction",
     "ReadMarker",
     "RecoveryCode",
     "Role",

@@ -1,5 +1,6 @@
-"""What asks for an officer's attention in a room: mentions, acknowledgement requests, and each
-person's preferences for a room (mute, notify on every message, when they were last e-mailed).
+"""What asks for an officer's attention in a room: mentions, acknowledgement requests, reactions
+from a small fixed set, and each person's preferences for a room (mute, notify on every
+message, when they were last e-mailed).
 
 Mentions and addressees are stored as user ids beside the sealed message, decided when the
 message is sent: nothing is derived later by reading the plaintext.
@@ -75,3 +76,27 @@ class RoomPreference(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "room"], name="room_preference_unique")
         ]
+
+
+class Reaction(models.Model):
+    """One person's reaction to a message, from a fixed set (``REACTIONS``): lighter than an
+    acknowledgement, which is asked for, given once and audited."""
+
+    message = models.ForeignKey(
+        "liaison.Message", on_delete=models.PROTECT, related_name="reactions"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    emoji = models.CharField(max_length=8)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message_id", "created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="reaction_once_per_person"
+            )
+        ]
+
+
+# Seen, agreed, important: the set is fixed so reactions stay signals, not chatter.
+REACTIONS = ("\u2713", "\U0001f44d", "\u2757")

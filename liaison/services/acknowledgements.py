@@ -110,6 +110,7 @@ def acknowledge(*, user: User, room_id: int, seq: int, ip: str | None = None) ->
                     {"type": "ack.updated", "room": room.pk, "seq": seq, "ack": ack},
                     epoch=room.access_epoch,
                     sender_id=user.pk,
+                    written=message.created_at,
                 ),
             )
             attention.publish_counts(user=user, room_ids=[room.pk])

@@ -400,6 +400,7 @@ def _store_asks(
         "mentions": None,
         "ack": None,
         "marking": message.marking or None,
+        "reactions": {},
     }
     if mentioned is not None:
         Mention.objects.bulk_create(

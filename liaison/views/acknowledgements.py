@@ -1,13 +1,15 @@
 """Acknowledgements over HTTP: an addressee acknowledges (as the socket's ``ack`` frame does),
-and auditors download every acknowledgement of an exercise with its time."""
+and auditors download every acknowledgement of an exercise with its time; and the lighter
+reactions (seen, agreed, important)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from liaison.services import acknowledgements
-from liaison.views.base import api_endpoint, client_ip, page
+from liaison import schemas
+from liaison.services import acknowledgements, reactions
+from liaison.views.base import api_endpoint, client_ip, page, parse_json
 from liaison.views.limits import limit_requests
 
 
@@ -31,3 +33,14 @@ def export(request: HttpRequest, exercise_id: int) -> HttpResponse:
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@api_endpoint("POST")
+def react(request: HttpRequest, room_id: int, seq: int) -> HttpResponse:
+    """``POST /api/v1/rooms/<id>/messages/<seq>/reactions {"emoji", "on"}`` → the message's
+    reactions (``{emoji: [user ids]}``)."""
+    wanted = schemas.parse(schemas.ReactionChange, parse_json(request))
+    given = reactions.react(
+        user=request.user, room_id=room_id, seq=seq, emoji=wanted.emoji, on=wanted.on
+    )
+    return JsonResponse({"room": room_id, "seq": seq, "reactions": given})

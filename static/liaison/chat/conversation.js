@@ -10,6 +10,7 @@ import { Lightbox } from "./lightbox.js";
 import { markMentions, MentionPicker, readMembers } from "./mentions.js";
 import { Notifier, RoomSettings } from "./notify.js";
 import { watchPaste } from "./paste.js";
+import { applyReactions, renderReactions, sendReaction, REACTIONS } from "./reactions.js";
 import { renderQuote, ReplyTarget, revealMessage } from "./replies.js";
 import { wording } from "./wording.js";
 
@@ -75,6 +76,13 @@ export class Conversation {
       },
     });
     if (ack) li.append(ack);
+    const reactions = renderReactions(message, {
+      userId: this.cfg.userId,
+      names: (id) => this.names.get(id),
+      canReact: () => this.access.canPost,
+      onToggle: (seq, emoji, on) => this.react(seq, emoji, on),
+    });
+    if (reactions) li.append(reactions);
     const files = new Map((message.attachments || []).map((a) => [a.id, a]));
     this.lightbox.bind(li, (id) => String(files.get(id)?.content_type || "").startsWith("image/"));
     li.querySelectorAll(".attachment[data-attachment-id]").forEach((item) => {
@@ -123,7 +131,16 @@ export class Conversation {
       let next = null;
       if (event.key === "ArrowUp") next = items[Math.max(0, at - 1)];
       else if (event.key === "ArrowDown" && current) next = items[Math.min(items.length - 1, at + 1)];
-      else if ((event.key === "r" || event.key === "R") && current && this.access.canPost) {
+      else if (["1", "2", "3"].includes(event.key) && current && this.access.canPost) {
+        const entry = this.list && this.list.get(Number(current.dataset.seq));
+        const emoji = REACTIONS[Number(event.key) - 1];
+        if (entry && !entry.data.deleted) {
+          event.preventDefault();
+          const mine = (entry.data.reactions?.[emoji] || []).includes(this.cfg.userId);
+          this.react(entry.data.seq, emoji, !mine).then(() => this.list.get(entry.data.seq)?.el.focus());
+        }
+        return;
+      } else if ((event.key === "r" || event.key === "R") && current && this.access.canPost) {
         const entry = this.list && this.list.get(Number(current.dataset.seq));
         if (entry && !entry.data.deleted) {
           event.preventDefault();
@@ -170,8 +187,17 @@ export class Conversation {
     people.renderTypers();
   }
 
+  async react(seq, emoji, on) {
+    const { roomId, csrfToken } = this.cfg;
+    const reactions = await sendReaction({ roomId, seq, emoji, on, csrfToken });
+    if (reactions && this.list) applyReactions(this.list, seq, reactions);
+  }
+
   onFrame(frame) {
     if (frame.type === "ack.updated" && this.list) applyAckUpdate(this.list, frame);
+    if (frame.type === "reaction.updated" && this.list) {
+      applyReactions(this.list, frame.seq, frame.reactions);
+    }
   }
 
   // Live counts and notifications for every room of the reader.

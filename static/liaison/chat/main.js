@@ -184,6 +184,7 @@ function start(root) {
         conversation.presence(frame, people);
         break;
       case "ack.updated":
+      case "reaction.updated":
         conversation.onFrame(frame);
         break;
       case "typing":

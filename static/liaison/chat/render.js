@@ -36,7 +36,8 @@ export function sameMessage(a, b) {
     a.shredded === b.shredded &&
     a.error === b.error &&
     JSON.stringify(a.attachments || []) === JSON.stringify(b.attachments || []) &&
-    JSON.stringify([a.reply, a.ack, a.marking]) === JSON.stringify([b.reply, b.ack, b.marking])
+    JSON.stringify([a.reply, a.ack, a.marking, a.reactions]) ===
+      JSON.stringify([b.reply, b.ack, b.marking, b.reactions])
   );
 }
 

@@ -26,6 +26,14 @@ export const wording = Object.freeze({
   jumpToParent: gettext("Show the message replied to"),
   someone: gettext("someone"),
 
+  // reactions
+  you: gettext("you"),
+  reactionName: (emoji) =>
+    ({ "\u2713": gettext("Seen"), "\u{1F44D}": gettext("Agreed"), "\u2757": gettext("Important") })[
+      emoji
+    ] || emoji,
+  reactedBy: (reaction, names) => fill(gettext("%(reaction)s: %(names)s"), { reaction, names }),
+
   // mentions
   mentionRoom: gettext("everyone in this room"),
   mentionAgency: (name) => fill(gettext("everyone of %(name)s"), { name }),
