@@ -23,6 +23,17 @@ pytestmark = pytest.mark.django_db
 SECRET = "Hold MSKU4417702: suspected mislabelled e-waste."
 
 
+@pytest.fixture(autouse=True)
+def _jobs_run_at_once(settings: Any) -> None:
+    """E-mail goes out from a background job; here the job runs as it is queued."""
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+            "QUEUES": ["default", "exports"],
+        }
+    }
+
+
 def send(user: User, room: Room, body: str = SECRET, **kw: Any):
     kw.setdefault("client_id", f"c-{uuid.uuid4().hex[:12]}")
     return send_message(sender=user, room_id=room.pk, body=body, **kw)
@@ -131,6 +142,22 @@ def test_a_mentioned_officer_with_no_open_socket_gets_an_email_without_message_t
     (row,) = AuditEvent.objects.filter(action="notification.emailed")
     assert row.details["recipients"] == [gz_officer.pk]
     assert row.details["reasons"] == {str(gz_officer.pk): "mention"}
+
+
+def test_the_email_is_queued_as_a_job_not_sent_by_the_thread_that_stores_the_message(
+    uk_officer: User, gz_officer: User, room: Room, settings: Any
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "exports"]}
+    }
+    send(uk_officer, room, mentions={"users": [gz_officer.pk]})
+    assert mail.outbox == []
+    (job,) = DBTaskResult.objects.all()
+    assert job.task_path.endswith("notification_email_job")
+    assert "MSKU" not in str(job.args_kwargs)
+    assert "li.wei@gz.example" in str(job.args_kwargs)
 
 
 def test_an_officer_with_an_open_socket_is_not_emailed(

@@ -5,7 +5,9 @@
 - The people a message mentions, asks to acknowledge or replies to are told personally
   (``user.<id>``), and so are their sockets' exact counts when their read marker moves.
 - Whoever of them has no open socket is e-mailed, without any message text, at most once per
-  room every ``EMAIL_EVERY``, unless they switched e-mail off or muted the room.
+  room every ``EMAIL_EVERY``, unless they switched e-mail off or muted the room. The e-mail is a
+  background job (``notification_email_job``) queued in the same transaction: a slow or absent
+  mail server never holds up the thread that stores messages.
 
 Called inside the writing transaction; everything leaves after it commits.
 """
@@ -23,6 +25,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django_tasks import task
 
 from liaison import access, audit, events, payloads, selectors
 from liaison.errors import PermissionDenied
@@ -208,17 +211,23 @@ def email_offline(*, room: Room, message: Message, reasons: dict[int, str]) -> l
             subject, body = _email_text(
                 reasons[user.pk], code=room.exercise.code, room=room_label(room), link=link
             )
-        letters.append((subject, body, user.email))
-    transaction.on_commit(lambda: _send(letters))
+        letters.append([subject, body, user.email])
+    notification_email_job.enqueue(letters)
     return [user.pk for user in chosen]
 
 
-def _send(letters: list[tuple[str, str, str]]) -> None:
+@task()
+def notification_email_job(letters: list[list[str]]) -> dict[str, int]:
+    """Send the queued notification e-mails ([subject, body, address] each); returns how many
+    went. A failure is logged, not retried: a lost reminder, never a lost message."""
+    sent = 0
     for subject, body, address in letters:
         try:
             send_mail(subject, body, None, [address])
-        except Exception:  # the message is stored; a lost e-mail is only a lost reminder
+            sent += 1
+        except Exception:
             logger.exception("a notification e-mail could not be sent")
+    return {"sent": sent, "failed": len(letters) - sent}
 
 
 # --- counts and preferences -----------------------------------------------------------------------
