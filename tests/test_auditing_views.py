@@ -403,8 +403,10 @@ def test_audit_pages_carry_no_inline_script_or_style(
 ) -> None:
     for method, url, data in audit_pages(conversation)[:7]:
         content = getattr(auditor_client, method)(url, data).content.decode()
-        assert "<script>" not in content, url
-        assert "<script " not in content, url
+        # Scripts only from our static files (the page's menus), never inline code.
+        for tag in re.findall(r"<script\b[^>]*>", content):
+            assert re.search(r'\bsrc="/static/', tag), (url, tag)
+        assert not re.search(r"<script\b[^>]*>\s*[^<\s]", content), url
         assert "style=" not in content, url
         assert "<style" not in content, url
 
