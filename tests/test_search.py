@@ -164,6 +164,13 @@ def test_the_search_api_answers_results_and_next(
     assert {"room", "seq", "body", "created_at", "sender"} <= set(hit)
     assert hit["seq"] == 1
     assert client.get("/api/v1/search", {"q": "x"}).status_code == 400
+    assert (
+        f'<option value="{uk_officer.pk}">Olivia Hughes'.encode() in client.get("/search/").content
+    )
+    by_olivia = client.get("/search/", {"q": "MSKU4417702 hold", "sender": uk_officer.pk})
+    assert b"search-result-link" in by_olivia.content
+    by_li = client.get("/search/", {"q": "MSKU4417702 hold", "sender": gz_officer.pk})
+    assert b"search-result-link" not in by_li.content
     page = client.get("/search/", {"q": "held"})
     assert page.status_code == 200
     assert b"Please hold MSKU4417702." in page.content  # the reply's quoted parent

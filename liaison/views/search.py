@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from liaison import selectors
 from liaison.errors import Invalid
+from liaison.models import User
 from liaison.services import search
 from liaison.views.base import api_endpoint, client_ip, page
 from liaison.views.limits import limit_requests
@@ -56,7 +57,21 @@ def search_page(request: HttpRequest) -> HttpResponse:
         .select_related("exercise")
         .order_by("exercise__code", "name")
     )
-    context: dict = {"rooms": rooms, "result": None, "error": "", "query": request.GET}
+    people = (
+        User.objects.filter(
+            memberships__exercise__rooms__in=rooms, memberships__removed_at__isnull=True
+        )
+        .select_related("agency")
+        .distinct()
+        .order_by("display_name", "pk")
+    )
+    context: dict = {
+        "rooms": rooms,
+        "people": people,
+        "result": None,
+        "error": "",
+        "query": request.GET,
+    }
     if request.GET.get("q"):
         try:
             context["result"] = search.search_messages(
