@@ -329,3 +329,20 @@ async def test_presence_in_another_exercise_is_not_shown(
     await sam.close()
     await olivia.nothing_more()
     await olivia.close()
+
+
+async def test_attention_sockets_beyond_the_cap_are_refused(
+    ws_headers: Any, gz_officer: User, room: Room, settings: Any
+) -> None:
+    settings.LIAISON_WS_MAX_SOCKETS_PER_USER = 2
+    first = await attention_socket(ws_headers, gz_officer)
+    second = await attention_socket(ws_headers, gz_officer)
+    await first_counts(first)
+    await first_counts(second)
+    third = await attention_socket(ws_headers, gz_officer)
+    assert await third.closed_with() == 4429
+    await first.close()
+    fourth = await attention_socket(ws_headers, gz_officer)
+    await first_counts(fourth)
+    await second.close()
+    await fourth.close()

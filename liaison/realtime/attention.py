@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from liaison import events
@@ -27,11 +28,15 @@ from liaison.services import attention, sessions
 logger = logging.getLogger(__name__)
 
 FORWARDED = frozenset({"attention_notice", "attention_counts"})
+# Open attention sockets per person in this process: refused above the open-socket cap (one
+# per page is all a person needs; room sockets are counted across processes by presence).
+_open: dict[int, int] = {}
 RECHECKS = frozenset({"user_revoked", "user_grant_changed"})
 
 
 class AttentionConsumer(AsyncWebsocketConsumer):
     closing = False
+    counted = False
     state: attention.AttentionState | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -63,6 +68,12 @@ class AttentionConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
             return
+        cap = settings.LIAISON_WS_MAX_SOCKETS_PER_USER
+        if cap > 0 and _open.get(self.user.pk, 0) >= cap:
+            await self.shut(admission.CLOSE_RATE_LIMITED)
+            return
+        _open[self.user.pk] = _open.get(self.user.pk, 0) + 1
+        self.counted = True
         await self.join(events.user_group(self.user.pk))
         if not await self.refresh():
             return
@@ -70,6 +81,13 @@ class AttentionConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if self.counted:
+            self.counted = False
+            left = _open.get(self.user.pk, 1) - 1
+            if left > 0:
+                _open[self.user.pk] = left
+            else:
+                _open.pop(self.user.pk, None)
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
         for group in list(self.joined):
