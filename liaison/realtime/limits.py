@@ -56,7 +56,8 @@ class FrameRate:
             wait = max(wait, math.ceil(seen[len(seen) - limit] + window - time.monotonic()))
         if self._uses_shared():
             wait = max(wait, self.shared.retry_after(str(user_id), limit))
-        return wait
+        # Every frame counted now has left the window by then, whatever the shared estimate says.
+        return min(wait, math.ceil(window))
 
     def forget_idle(self, user_id: int, window: float = RATE_WINDOW_SECONDS) -> None:
         seen = self._seen.get(user_id)
