@@ -1,5 +1,6 @@
-"""Messages: sending, editing, deleting and read markers (the message object clients see is
-``payloads.message_payload``).
+"""Messages: sending (edits, deletions and read markers are in ``message_changes``, the rules
+both share in ``message_rules``; both are re-exported here). The message object clients see
+is ``payloads.message_payload``.
 
 Every write locks what it changes, records its audit event in the same transaction (ids only,
 never text) and publishes its real-time event after commit. Bodies are sealed before they
@@ -9,30 +10,24 @@ the text and after crypto-shredding.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from liaison import access, audit, crypto, events, payloads
 from liaison.crypto import records
-from liaison.errors import GrantOutdated, Invalid, NotFound, PermissionDenied, RoomClosed, TooLarge
+from liaison.errors import GrantOutdated, Invalid, PermissionDenied, RoomClosed
 from liaison.models import (
     Attachment,
-    GroupRole,
     HistoryVisibility,
     Membership,
     Mention,
     Message,
     MessageKind,
-    MessageRevision,
-    ReadMarker,
     Role,
     Room,
     User,
@@ -41,75 +36,27 @@ from liaison.payloads import (
     attachment_payload,
     hidden_reply_payload,
     message_payload,
-    person_payload,
 )
 from liaison.services import acknowledgements, attention, markings
 from liaison.services import attachments as attachments_service
 from liaison.services import mentions as mentioning
+from liaison.services.message_changes import (  # noqa: F401 - part of the messaging API
+    delete_message,
+    edit_message,
+    mark_read,
+)
+from liaison.services.message_rules import (
+    clean_attachment_ids,
+    clean_body,
+    clean_client_id,
+    clean_kind,
+    require_still_member,
+)
 
-CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The sender of Liaison's own notices (an exercise opening, closing, archived): an account that
 # can never sign in and belongs to no exercise.
 SYSTEM_SENDER_EMAIL = "system@liaison.invalid"
 SYSTEM_SENDER_NAME = "Liaison"
-MAX_ATTACHMENTS = 10
-_KEPT_CONTROLS = {"\n", "\t"}
-
-
-# --- the domain's rules (entry points check shapes first, in liaison.schemas) ---------------------
-
-
-def clean_client_id(client_id: object) -> str:
-    if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
-        raise Invalid(
-            _("client_id must be 1 to 64 characters of letters, digits, '_' or '-'."),
-            field="client_id",
-        )
-    return client_id
-
-
-def clean_body(body: object, *, allow_empty: bool = False) -> str:
-    """The body as stored: control characters (other than newline and tab) and unpaired
-    surrogates removed, outer white space trimmed; non-empty and within the length limit."""
-    if not isinstance(body, str):
-        raise Invalid(_("body must be a string."), field="body")
-    cleaned = "".join(
-        ch for ch in body if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in {"Cc", "Cs"}
-    ).strip()
-    if not cleaned and not allow_empty:
-        raise Invalid(_("The message is empty."), field="body")
-    limit = settings.LIAISON_MESSAGE_MAX_CHARS
-    if len(cleaned) > limit:
-        raise TooLarge(
-            _("The message is %(length)s characters long; the limit is %(limit)s.")
-            % {"length": len(cleaned), "limit": limit},
-            field="body",
-        )
-    return cleaned
-
-
-def _clean_kind(kind: str, *, has_attachments: bool) -> str:
-    if kind not in MessageKind.values:
-        raise Invalid(_("Unknown message kind %(kind)s.") % {"kind": repr(kind)}, field="kind")
-    if has_attachments and kind == MessageKind.TEXT:
-        return MessageKind.ATTACHMENT
-    return kind
-
-
-def _clean_attachment_ids(attachment_ids: Iterable[object]) -> list[int]:
-    """The distinct ids, in the order given (a repeated id is attached once)."""
-    ids: dict[int, None] = {}
-    for value in attachment_ids:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise Invalid(_("attachments must be a list of attachment ids."), field="attachments")
-        ids[value] = None
-    if len(ids) > MAX_ATTACHMENTS:
-        raise Invalid(
-            _("A message can carry at most %(max_attachments)s attachments.")
-            % {"max_attachments": MAX_ATTACHMENTS},
-            field="attachments",
-        )
-    return list(ids)
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -131,23 +78,6 @@ def _existing(room_id: int, sender: User, client_id: str) -> Message | None:
         .select_related("sender", "sender__agency")
         .first()
     )
-
-
-def _require_still_member(room_access: access.RoomAccess) -> None:
-    """Inside the write's transaction: wait for a concurrent removal and honour it."""
-    membership = room_access.membership
-    if membership is None:
-        return
-    current = (
-        Membership.objects.select_for_update()
-        .filter(pk=membership.pk, removed_at__isnull=True)
-        .values_list("role", flat=True)
-        .first()
-    )
-    if current is None:
-        raise access.AccessDenied(target_type="room", target_id=str(room_access.room.pk))
-    if current == GroupRole.OBSERVER:
-        raise PermissionDenied(_("Observers can read but not post in this exercise."))
 
 
 def send_message(
@@ -177,7 +107,7 @@ def send_message(
     under the room's row lock, so while it has not moved the check is not repeated.
     """
     client_id = clean_client_id(client_id)
-    attachment_list = _clean_attachment_ids(attachment_ids)
+    attachment_list = clean_attachment_ids(attachment_ids)
     room_access: access.RoomAccess | None = None
     if posting_epoch is None:
         room_access = access.access_room(sender, room_id)
@@ -191,7 +121,7 @@ def send_message(
                 raise
             return SendResult(existing, created=False)
     text = clean_body(body, allow_empty=bool(attachment_list))
-    kind = _clean_kind(kind, has_attachments=bool(attachment_list))
+    kind = clean_kind(kind, has_attachments=bool(attachment_list))
     if reply_to is not None and (
         isinstance(reply_to, bool) or not isinstance(reply_to, int) or reply_to <= 0
     ):
@@ -256,7 +186,7 @@ def _store_message(
             # Someone's right here narrowed since the caller's grant: it must read it again.
             raise GrantOutdated()
         if room_access is not None:
-            _require_still_member(room_access)
+            require_still_member(room_access)
             access.require_can_post(access.RoomAccess(room=room, membership=room_access.membership))
         # A client_id used before fails the unique constraint on insert, rolling all of this
         # back; send_message then answers with the original.
@@ -492,168 +422,3 @@ def _claim_attachments(
         for attachment in unmarked:
             attachment.marking = message.marking
     return [attachment_payload(attachment) for attachment in claimed]
-
-
-# --- editing and deleting ----------------------------------------------------------------------
-
-
-def _locked_epoch(room_id: int) -> int:
-    """The room's access epoch, read under its row lock: an update committed after a removal
-    carries the epoch that removal set."""
-    return (
-        Room.objects.select_for_update(of=("self",))
-        .filter(pk=room_id)
-        .values_list("access_epoch", flat=True)
-        .get()
-    )
-
-
-def _locked_message(room: Room, seq: object) -> Message:
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq <= 0:
-        raise Invalid(_("seq must be a positive integer."), field="seq")
-    message = (
-        Message.objects.select_for_update(of=("self",))
-        .filter(room=room, seq=seq)
-        .select_related("sender", "sender__agency")
-        .first()
-    )
-    if message is None:
-        raise NotFound(_("There is no message %(seq)s in this room.") % {"seq": seq})
-    return message
-
-
-def edit_message(
-    *, user: User, room_id: int, seq: int, body: str, ip: str | None = None
-) -> Message:
-    """The author replaces the text. The original ciphertext stays; the new text becomes a
-    sealed revision, so auditors can read every version."""
-    room_access = access.access_room(user, room_id)
-    access.require_can_post(room_access)
-    text = clean_body(body)
-    with transaction.atomic():
-        room = room_access.room
-        _require_still_member(room_access)
-        message = _locked_message(room, seq)
-        if message.sender_id != user.pk:
-            raise PermissionDenied(_("Only the author can edit a message."))
-        if message.deleted_at is not None:
-            raise Invalid(_("A deleted message cannot be edited."), field="seq")
-        number = MessageRevision.objects.filter(message=message).order_by("-number").first()
-        number = (number.number + 1) if number else 1
-        sealed = records.seal_revision(
-            room_id=room.pk, seq=message.seq, sender_id=user.pk, number=number, body=text
-        )
-        now = timezone.now()
-        MessageRevision.objects.create(
-            message=message,
-            number=number,
-            key_version=sealed.key_version,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
-            created_at=now,
-        )
-        message.edited_at = now
-        message.save(update_fields=["edited_at"])
-        audit.record(
-            actor=user,
-            action="message.edited",
-            target=message,
-            exercise=room.exercise,
-            ip=ip,
-            room=room.pk,
-            seq=message.seq,
-            revision=number,
-        )
-        payload = message_payload(message, body=text)
-        events.publish_on_commit(
-            events.room_group(room.pk),
-            events.room_event(
-                events.ROOM_MESSAGE_UPDATED,
-                {"type": "message.updated", "message": payload},
-                epoch=_locked_epoch(room.pk),
-                written=message.created_at,
-            ),
-        )
-    return message
-
-
-def delete_message(*, user: User, room_id: int, seq: int, ip: str | None = None) -> Message:
-    """Hide a message from members (the author, or a coordinator of the exercise). The sealed
-    body stays for auditors and the chain stays whole. Deleting twice changes nothing."""
-    room_access = access.access_room(user, room_id)
-    access.require_can_post(room_access)
-    with transaction.atomic():
-        room = room_access.room
-        _require_still_member(room_access)
-        message = _locked_message(room, seq)
-        is_coordinator = (
-            room_access.membership is not None
-            and room_access.membership.role == GroupRole.COORDINATOR
-        )
-        if message.sender_id != user.pk and not is_coordinator:
-            raise PermissionDenied(_("Only the author or a coordinator can delete a message."))
-        if message.deleted_at is not None:
-            return message
-        message.deleted_at = timezone.now()
-        message.deleted_by = user
-        message.save(update_fields=["deleted_at", "deleted_by"])
-        audit.record(
-            actor=user,
-            action="message.deleted",
-            target=message,
-            exercise=room.exercise,
-            ip=ip,
-            room=room.pk,
-            seq=message.seq,
-            by_author=message.sender_id == user.pk,
-        )
-        payload = message_payload(message)
-        events.publish_on_commit(
-            events.room_group(room.pk),
-            events.room_event(
-                events.ROOM_MESSAGE_UPDATED,
-                {"type": "message.updated", "message": payload},
-                epoch=_locked_epoch(room.pk),
-                written=message.created_at,
-            ),
-        )
-    return message
-
-
-# --- read markers ---------------------------------------------------------------------
-
-
-def mark_read(*, user: User, room_id: int, seq: int) -> int:
-    """Move the reader's marker forward (clamped to the room's last seq); returns the stored
-    marker. Members' markers are broadcast as read receipts; auditors read silently."""
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise Invalid(_("seq must be a non-negative integer."), field="seq")
-    room_access = access.access_room(user, room_id)
-    with transaction.atomic():
-        last_seq, epoch = (
-            Room.objects.filter(pk=room_access.room.pk)
-            .values_list("last_seq", "access_epoch")
-            .get()
-        )
-        target = min(seq, last_seq)
-        marker, created = ReadMarker.objects.select_for_update().get_or_create(
-            user=user, room_id=room_access.room.pk, defaults={"last_read_seq": target}
-        )
-        if not created and target <= marker.last_read_seq:
-            return marker.last_read_seq
-        if not created:
-            marker.last_read_seq = target
-            marker.save(update_fields=["last_read_seq", "updated_at"])
-        if room_access.membership is not None:
-            events.publish_on_commit(
-                events.room_group(room_access.room.pk),
-                events.room_event(
-                    events.ROOM_READ,
-                    {"type": "read", "user": person_payload(user), "seq": target},
-                    epoch=epoch,
-                    sender_id=user.pk,
-                ),
-            )
-            # Every socket of the reader (other tabs, the home page) hears its new counts.
-            attention.publish_counts(user=user, room_ids=[room_access.room.pk])
-    return target

@@ -1,9 +1,5 @@
-"""Exercise data exchange over HTTP: data set uploads, list and mirror comparisons, results and
-their downloads (docs/api/exchange.md), and the pages officers use for the same.
-
-A data set's file goes from the multipart parser straight into ``DatasetUpload``, sealed as it
-arrives (the body streams to the view: ``takes_large_body``), exactly as an attachment does.
-"""
+"""Exercise data exchange over HTTP and its pages (docs/api/exchange.md). A data set's file is
+sealed as it arrives (``takes_large_body``, ``DatasetUpload``), as an attachment's is."""
 
 from __future__ import annotations
 
@@ -20,11 +16,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from liaison import access, payloads, schemas
+from liaison import access, schemas
 from liaison.errors import Conflict, Invalid, LiaisonError, TooLarge
 from liaison.exchange import comparison as compare
 from liaison.exchange.parsing import ColumnsNotFound
 from liaison.models import DatasetKind, DatasetStatus
+from liaison.payloads import exchange as exchange_payloads
 from liaison.request_bodies import takes_large_body
 from liaison.services import exchange
 from liaison.views.attachments import content_disposition
@@ -156,14 +153,14 @@ def datasets(request: HttpRequest, exercise_id: int) -> HttpResponse:
     ``columns``): upload one → 201 accepted, or 422 with every bad row listed."""
     if request.method == "GET":
         rows = exchange.list_datasets(user=request.user, exercise_id=exercise_id)
-        return JsonResponse({"datasets": [payloads.dataset_payload(d) for d in rows]})
+        return JsonResponse({"datasets": [exchange_payloads.dataset_payload(d) for d in rows]})
     try:
         result = receive_dataset(request, exercise_id)
     except ColumnsNotFound as error:
         return columns_not_found(error)
     status = 201 if result.dataset.status == DatasetStatus.ACCEPTED else 422
     return JsonResponse(
-        payloads.dataset_payload(result.dataset, errors=result.errors), status=status
+        exchange_payloads.dataset_payload(result.dataset, errors=result.errors), status=status
     )
 
 
@@ -171,7 +168,7 @@ def datasets(request: HttpRequest, exercise_id: int) -> HttpResponse:
 def dataset(request: HttpRequest, dataset_id: int) -> HttpResponse:
     """A data set with its listed bad rows."""
     result = exchange.dataset_report(user=request.user, dataset_id=dataset_id)
-    return JsonResponse(payloads.dataset_payload(result.dataset, errors=result.errors))
+    return JsonResponse(exchange_payloads.dataset_payload(result.dataset, errors=result.errors))
 
 
 @api_endpoint("POST")
@@ -185,7 +182,9 @@ def list_comparisons(request: HttpRequest, exercise_id: int) -> HttpResponse:
         prohibited=body.prohibited,
         ip=client_ip(request),
     )
-    return JsonResponse(payloads.comparison_payload(run.comparison, run.document), status=201)
+    return JsonResponse(
+        exchange_payloads.comparison_payload(run.comparison, run.document), status=201
+    )
 
 
 @api_endpoint("GET", "POST")
@@ -195,7 +194,9 @@ def comparisons(request: HttpRequest, exercise_id: int) -> HttpResponse:
     while a large one runs in the background."""
     if request.method == "GET":
         runs = exchange.list_comparisons(user=request.user, exercise_id=exercise_id)
-        return JsonResponse({"comparisons": [payloads.comparison_payload(c, None) for c in runs]})
+        return JsonResponse(
+            {"comparisons": [exchange_payloads.comparison_payload(c, None) for c in runs]}
+        )
     body = schemas.parse(schemas.MirrorComparisonRequest, parse_json(request))
     run = exchange.run_mirror_comparison(
         actor=request.user,
@@ -208,7 +209,9 @@ def comparisons(request: HttpRequest, exercise_id: int) -> HttpResponse:
         ip=client_ip(request),
     )
     status = 201 if run.document is not None else 202
-    return JsonResponse(payloads.comparison_payload(run.comparison, run.document), status=status)
+    return JsonResponse(
+        exchange_payloads.comparison_payload(run.comparison, run.document), status=status
+    )
 
 
 def _query_int(request: HttpRequest, name: str, default: int, *, minimum: int) -> int:
@@ -232,13 +235,13 @@ def comparison(request: HttpRequest, comparison_id: int) -> HttpResponse:
         user=request.user, comparison_id=comparison_id, ip=client_ip(request)
     )
     if run.comparison.kind != "mirror" or run.document is None:
-        return JsonResponse(payloads.comparison_payload(run.comparison, run.document))
+        return JsonResponse(exchange_payloads.comparison_payload(run.comparison, run.document))
     outcome = request.GET.get("outcome", "")
     offset = _query_int(request, "offset", 0, minimum=0)
     limit = min(_query_int(request, "limit", MAX_ROWS_PER_ANSWER, minimum=1), MAX_ROWS_PER_ANSWER)
     rows = compare.filter_rows(run.document["rows"], outcome=outcome)
     return JsonResponse(
-        payloads.comparison_payload(
+        exchange_payloads.comparison_payload(
             run.comparison,
             run.document,
             rows=[compare.row_as_dict(row) for row in rows[offset : offset + limit]],
@@ -320,7 +323,7 @@ def _exchange_context(request: HttpRequest, exercise_id: int, **extra: Any) -> d
     return {
         "exercise": exercise,
         "room": exchange.key_room(exercise) if exercise.rooms.exists() else None,
-        "datasets": [(d, payloads.dataset_payload(d)) for d in datasets],
+        "datasets": [(d, exchange_payloads.dataset_payload(d)) for d in datasets],
         "comparisons": exchange.list_comparisons(user=request.user, exercise_id=exercise.pk),
         "report": report,
         "can_write": can_write,
@@ -434,7 +437,7 @@ def comparison_page(request: HttpRequest, comparison_id: int) -> HttpResponse:
         "comparison": comparison,
         "exercise": comparison.exercise,
         "document": run.document,
-        "payload": payloads.comparison_payload(comparison, run.document),
+        "payload": exchange_payloads.comparison_payload(comparison, run.document),
         "outcome": "",
         "can_hand_over": run.document is not None
         and run.membership is not None

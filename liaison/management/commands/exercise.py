@@ -17,7 +17,7 @@ from liaison.management.groups_cli import (
     resolve_actor,
 )
 from liaison.models import Exercise
-from liaison.payloads import exercise_summary, room_summary
+from liaison.payloads.summaries import exercise_summary, room_summary
 from liaison.services import exercises as service
 from liaison.services import retention, rooms
 

@@ -15,7 +15,7 @@ from liaison.management.groups_cli import (
     resolve_actor,
 )
 from liaison.models import GroupRole
-from liaison.payloads import invitation_summary
+from liaison.payloads.summaries import invitation_summary
 from liaison.services.invitations import create_invitation
 
 

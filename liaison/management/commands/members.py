@@ -15,7 +15,7 @@ from liaison.management.groups_cli import (
     user_by_email,
 )
 from liaison.models import GroupRole, Membership
-from liaison.payloads import membership_summary
+from liaison.payloads.summaries import membership_summary
 from liaison.services import memberships as service
 
 
