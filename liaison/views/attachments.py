@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 from django.core.handlers.asgi import ASGIRequest
 from django.http import (
     HttpRequest,
@@ -29,81 +28,31 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from liaison.errors import Invalid, LiaisonError, TooLarge
+from liaison.errors import Invalid, TooLarge
 from liaison.payloads import attachment_payload
 from liaison.request_bodies import takes_large_body
 from liaison.services import attachments
 from liaison.views.base import api_endpoint, client_ip
 from liaison.views.limits import declared_length, limit_requests
-
-FILE_FIELD = "file"
-# Room for the multipart framing around the file (boundaries, part headers, the odd small
-# field): a body longer than the file limit plus this is refused before it is read.
-MULTIPART_FRAMING_BYTES = 64 * 1024
+from liaison.views.uploads import FILE_FIELD, MULTIPART_FRAMING_BYTES, SealingUploadHandler
 
 
-class EncryptingUploadHandler(FileUploadHandler):
-    """Feeds the ``file`` part of a multipart body, piece by piece, to an attachment upload.
-
-    Errors are kept in ``error`` and stop the parser at once (``StopUpload``), so an oversized
-    or refused file is not read further; the view raises the kept error. Whatever was written
-    is deleted unless the view records the upload (``discard()`` in every other case).
-    """
+class EncryptingUploadHandler(SealingUploadHandler):
+    """The ``file`` part of an attachment upload, encrypted as it arrives."""
 
     def __init__(self, request: HttpRequest, *, room_id: int, at_least: int = 0) -> None:
-        super().__init__(request)
+        super().__init__(request, at_least=at_least)
         self.room_id = room_id
-        self.at_least = at_least
-        self.upload: attachments.AttachmentUpload | None = None
-        self.error: LiaisonError | None = None
 
-    def _stop(self, error: LiaisonError) -> None:
-        self.error = error
-        if self.upload is not None:
-            self.upload.abort()
-        raise StopUpload(connection_reset=True)
-
-    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
-        super().new_file(field_name, file_name, *args, **kwargs)
-        if field_name != FILE_FIELD:
-            raise SkipFile()
-        if self.upload is not None:
-            self._stop(Invalid(_("Send one file per request."), field=FILE_FIELD))
-        try:
-            self.upload = attachments.start_upload(
-                uploader=self.request.user,
-                room_id=self.room_id,
-                filename=file_name,
-                declared_type=self.content_type or "",
-                ip=client_ip(self.request),
-                at_least=self.at_least,
-            )
-        except LiaisonError as error:
-            self._stop(error)
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        assert self.upload is not None
-        try:
-            self.upload.write(raw_data)
-        except LiaisonError as error:
-            self._stop(error)
-        return None
-
-    def file_complete(self, file_size: int) -> None:
-        assert self.upload is not None
-        try:
-            self.upload.complete()
-        except LiaisonError as error:
-            self._stop(error)
-        return None  # nothing goes into request.FILES; the view reads ``self.upload``
-
-    def upload_interrupted(self) -> None:
-        self.discard()
-
-    def discard(self) -> None:
-        """Delete the upload's blobs unless it was recorded."""
-        if self.upload is not None:
-            self.upload.abort()
+    def start(self, file_name: str) -> attachments.AttachmentUpload:
+        return attachments.start_upload(
+            uploader=self.request.user,
+            room_id=self.room_id,
+            filename=file_name,
+            declared_type=self.content_type or "",
+            ip=client_ip(self.request),
+            at_least=self.at_least,
+        )
 
 
 @takes_large_body(lambda: attachments.max_upload_bytes() + MULTIPART_FRAMING_BYTES)

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
@@ -27,71 +26,27 @@ from liaison.services import exchange
 from liaison.views.attachments import content_disposition
 from liaison.views.base import api_endpoint, client_ip, json_error, page, parse_json
 from liaison.views.limits import declared_length, limit_requests
+from liaison.views.uploads import FILE_FIELD, MULTIPART_FRAMING_BYTES, SealingUploadHandler
 
-FILE_FIELD = "file"
-MULTIPART_FRAMING_BYTES = 64 * 1024
 # Rows of a comparison's side-by-side result per answer, unless ``limit`` asks for fewer.
 MAX_ROWS_PER_ANSWER = 10_000
 
 
-class DatasetUploadHandler(FileUploadHandler):
-    """Feeds the ``file`` part of a multipart body, piece by piece, to a data set upload.
-
-    An error is kept in ``error`` and stops the parser at once; whatever was written is deleted
-    unless the view records the upload (``discard()`` in every other case).
-    """
+class DatasetUploadHandler(SealingUploadHandler):
+    """The ``file`` part of a data set upload, sealed as it arrives."""
 
     def __init__(self, request: HttpRequest, *, exercise_id: int, at_least: int = 0) -> None:
-        super().__init__(request)
+        super().__init__(request, at_least=at_least)
         self.exercise_id = exercise_id
-        self.at_least = at_least
-        self.upload: exchange.DatasetUpload | None = None
-        self.error: LiaisonError | None = None
 
-    def _stop(self, error: LiaisonError) -> None:
-        self.error = error
-        self.discard()
-        raise StopUpload(connection_reset=True)
-
-    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
-        super().new_file(field_name, file_name, *args, **kwargs)
-        if field_name != FILE_FIELD:
-            raise SkipFile()
-        if self.upload is not None:
-            self._stop(Invalid(_("Send one file per request."), field=FILE_FIELD))
-        try:
-            self.upload = exchange.start_dataset_upload(
-                uploader=self.request.user,
-                exercise_id=self.exercise_id,
-                filename=file_name,
-                ip=client_ip(self.request),
-                at_least=self.at_least,
-            )
-        except LiaisonError as error:
-            self._stop(error)
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        assert self.upload is not None
-        try:
-            self.upload.write(raw_data)
-        except LiaisonError as error:
-            self._stop(error)
-        return None
-
-    def file_complete(self, file_size: int) -> None:
-        assert self.upload is not None
-        try:
-            self.upload.complete()
-        except LiaisonError as error:
-            self._stop(error)
-        return None
-
-    def upload_interrupted(self) -> None:
-        self.discard()
-
-    def discard(self) -> None:
-        if self.upload is not None:
-            self.upload.abort()
+    def start(self, file_name: str) -> exchange.DatasetUpload:
+        return exchange.start_dataset_upload(
+            uploader=self.request.user,
+            exercise_id=self.exercise_id,
+            filename=file_name,
+            ip=client_ip(self.request),
+            at_least=self.at_least,
+        )
 
 
 def columns_not_found(error: ColumnsNotFound) -> JsonResponse:
