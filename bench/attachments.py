@@ -84,6 +84,22 @@ def _multipart(file: GeneratedFile) -> tuple[int, Iterator[bytes]]:
     return len(head) + file.size + len(tail), body()
 
 
+def start_daphne(folder: Path, env: dict[str, str]) -> tuple[int, subprocess.Popen, Any]:
+    """A daphne worker on a free loopback port, logging to ``folder/daphne.log`` (the caller
+    closes the returned log file and stops the server)."""
+    port = _free_port()
+    log = open(folder / "daphne.log", "wb")  # noqa: SIM115 - the caller closes it
+    command = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    server = subprocess.Popen(
+        [sys.executable, *command],
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return port, server, log
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -157,24 +173,7 @@ class Command(BaseCommand):
             cwd=settings.BASE_DIR,
         )
         world = json.loads(prepared.stdout.strip().splitlines()[-1])
-        port = _free_port()
-        log = open(folder / "daphne.log", "wb")  # noqa: SIM115 - closed below
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
-            env=env,
-            cwd=settings.BASE_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        port, server, log = start_daphne(folder, env)
         try:
             self._wait_for(port, server)
             self._run(f"http://127.0.0.1:{port}", world["session"], world["room"], server.pid, size)

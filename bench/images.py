@@ -156,24 +156,7 @@ class Command(attachments.Command):
                 previews=True,
             ),
         ]
-        port = attachments._free_port()
-        log = open(folder / "daphne.log", "wb")  # noqa: SIM115 - closed below
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
-            env=env,
-            cwd=settings.BASE_DIR,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        port, server, log = attachments.start_daphne(folder, env)
         try:
             self._wait_for(port, server)
             url = f"http://127.0.0.1:{port}"
