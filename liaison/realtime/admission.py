@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from liaison import access, audit, payloads
 from liaison.errors import AccessDenied, LiaisonError
-from liaison.models import Presence, User, UserSession
+from liaison.models import Presence, User
 from liaison.realtime import presence
 from liaison.services import sessions
 
@@ -91,12 +91,9 @@ def _at_socket_cap(user: User) -> bool:
 
 def _grant(user: User, room_id: int, session_key: str | None) -> Admission:
     """The socket's grant as the database says now, or the code to close it with."""
-    problem = sessions.socket_session_problem(user_id=user.pk, session_key=session_key)
-    if problem is not None:
-        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=problem)
-    row = UserSession.objects.filter(session_key=session_key).first()
-    if row is None:
-        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=sessions.SESSION_ENDED)
+    problem, row = sessions.socket_session(user_id=user.pk, session_key=session_key)
+    if problem is not None or row is None:
+        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=problem or "")
     room_access = access.access_room(user, room_id)
     try:
         access.require_can_post(room_access)
@@ -170,14 +167,14 @@ def recheck_socket(*, user: User, grant: SocketGrant) -> SocketGrant | int:
     return admission.grant
 
 
-def session_deadline(*, grant: SocketGrant) -> dt.datetime | int:
-    """At the in-memory deadline: the session's real deadline (activity elsewhere may have
-    moved it), or the close code once it has lapsed."""
-    problem = sessions.socket_session_problem(user_id=grant.user_id, session_key=grant.session_key)
-    if problem is not None:
+def session_deadline(*, user_id: int, session_key: str | None) -> dt.datetime | int:
+    """At a socket's in-memory deadline: the session's real deadline (activity elsewhere may
+    have moved it), or the close code once it has lapsed."""
+    problem, row = sessions.socket_session(user_id=user_id, session_key=session_key)
+    if problem is not None or row is None:
         return CLOSE_NOT_AUTHENTICATED
-    deadline = sessions.socket_session_deadline(session_key=grant.session_key)
-    if deadline is None or deadline <= timezone.now():
+    deadline = sessions.session_deadline(row)
+    if deadline <= timezone.now():
         return CLOSE_NOT_AUTHENTICATED
     return deadline
 

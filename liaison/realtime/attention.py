@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from liaison import events
 from liaison.realtime import admission, db
-from liaison.services import attention, sessions
+from liaison.services import attention
 
 logger = logging.getLogger(__name__)
 
@@ -147,16 +147,11 @@ class AttentionConsumer(AsyncWebsocketConsumer):
                 await asyncio.sleep(min(delay, 3600.0))
                 continue
             with contextlib.suppress(Exception):
-                problem = await db.call(
-                    sessions.socket_session_problem,
-                    user_id=self.user.pk,
-                    session_key=self.session_key,
-                )
                 deadline = await db.call(
-                    sessions.socket_session_deadline, session_key=self.session_key
+                    admission.session_deadline, user_id=self.user.pk, session_key=self.session_key
                 )
-                if problem is not None or deadline is None or deadline <= timezone.now():
-                    await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
+                if isinstance(deadline, int):
+                    await self.shut(deadline)
                     return
                 if self.state is not None:
                     self.state = attention.AttentionState(

@@ -156,7 +156,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await asyncio.sleep(min(delay, 3600.0))
                 continue
             try:
-                outcome = await db.call(admission.session_deadline, grant=self.grant)
+                outcome = await db.call(
+                    admission.session_deadline, user_id=self.user.pk, session_key=self.session_key
+                )
             except Exception:
                 logger.exception("session deadline check failed in room %s", self.room_id)
                 await asyncio.sleep(5.0)

@@ -282,9 +282,9 @@ class AttentionState:
 
 def attention_state(*, user: User, session_key: str | None) -> AttentionState:
     """Read at connect and whenever the socket's grant may have changed."""
-    problem = sessions.socket_session_problem(user_id=user.pk, session_key=session_key)
-    if problem is not None:
-        return AttentionState(problem, [], {}, {}, None)
+    problem, row = sessions.socket_session(user_id=user.pk, session_key=session_key)
+    if problem is not None or row is None:
+        return AttentionState(problem or sessions.SESSION_ENDED, [], {}, {}, None)
     rooms = selectors.readable_rooms(user).values_list("pk", "exercise_id", "access_epoch")
     epochs = {room_id: epoch for room_id, _exercise, epoch in rooms}
     exercise_ids = sorted({exercise for _room, exercise, _epoch in rooms})
@@ -293,7 +293,7 @@ def attention_state(*, user: User, session_key: str | None) -> AttentionState:
         exercise_ids=exercise_ids,
         epochs=epochs,
         counts=selectors.attention_counts(user=user),
-        deadline=sessions.socket_session_deadline(session_key=session_key),
+        deadline=sessions.session_deadline(row),
     )
 
 

@@ -107,32 +107,40 @@ def check_http_session(*, user: User, session_key: str | None) -> str | None:
 
 
 def socket_session_problem(*, user_id: int, session_key: str | None) -> str | None:
-    """``None`` if the socket's session is still good, else a short reason (close with 4401).
+    """``None`` if the socket's session is still good, else a short reason (close with 4401)."""
+    return socket_session(user_id=user_id, session_key=session_key)[0]
 
-    Consumers call it on connect, on every frame and from a watchdog. It only reads; the
+
+def socket_session(
+    *, user_id: int, session_key: str | None
+) -> tuple[str | None, UserSession | None]:
+    """The socket's session check and, when it passes, its tracked row (the socket's deadlines
+    come from it, so a caller needs no second read).
+
+    Consumers call it on connect and when a grant or a deadline is due. It only reads; the
     session itself is ended by the next HTTP request or by whoever revokes it.
     """
     if not session_key:
-        return NO_SESSION
+        return NO_SESSION, None
     data = session_store(session_key).load()
     if not data:
-        return SESSION_GONE
+        return SESSION_GONE, None
     if str(data.get(SESSION_KEY)) != str(user_id):
-        return OTHER_USER
+        return OTHER_USER, None
     row = UserSession.objects.filter(session_key=session_key).select_related("user").first()
     if row is None or row.user_id != user_id:
-        return SESSION_ENDED
+        return SESSION_ENDED, None
     user = row.user
     problem = tracked_session_problem(row, user=user)
     if problem is not None:
-        return problem
+        return problem, None
     if data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
-        return SESSION_ENDED
+        return SESSION_ENDED, None
     if not constant_time_compare(str(data.get(HASH_SESSION_KEY, "")), user.get_session_auth_hash()):
-        return CREDENTIALS_CHANGED
+        return CREDENTIALS_CHANGED, None
     if not twofactor.session_is_verified(user=user, session_data=data):
-        return NOT_VERIFIED
-    return None
+        return NOT_VERIFIED, None
+    return None, row
 
 
 def socket_session_deadline(*, session_key: str | None) -> dt.datetime | None:
