@@ -21,6 +21,14 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()  # /healthz, so the load test knows when it is up
 
+from django.conf import settings  # noqa: E402
+
+# Bare Channels: channels-redis's own layer class (Liaison's subclass opens each event once per
+# worker; the yardstick keeps the upstream cost), with the same Redis, prefix and encryption.
+_layer = settings.CHANNEL_LAYERS["default"]
+if _layer["BACKEND"] == "liaison.realtime.layer.RedisPubSubChannelLayer":
+    _layer["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
+
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402

@@ -206,10 +206,11 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_PREFIX = os.environ.get("LIAISON_CHANNEL_PREFIX", "liaison")
 if REDIS_URL:
     # Pub/sub layer: measured to lose no deliveries under load where the core layer dropped a
-    # third. Payloads are encrypted in transit through Redis with a key derived from SECRET_KEY.
+    # third. Payloads are encrypted in transit through Redis with a key derived from SECRET_KEY;
+    # Liaison's subclass opens each event once per worker instead of once per socket.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "liaison.realtime.layer.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": CHANNEL_LAYER_PREFIX,

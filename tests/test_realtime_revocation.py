@@ -1,9 +1,10 @@
 """Revocation that cannot leak, through real daphne workers on PostgreSQL and Redis, with a
 member sending all the while.
 
-What counts as a leak: a frame about a message whose ``message.sent`` audit event comes after
-the change's audit event. Audit appends hold a transaction-scoped lock until commit, so audit
-order is commit order: that is "committed after the change".
+What counts as a leak: a frame about a message committed after the change. The change locks
+the room row, which every send takes too, so the room's ``last_seq`` read under that lock is
+the cut: a message above it was committed after the change (a removal records the cut in its
+audit event; the account changes here run under a room lock the test holds).
 """
 
 from __future__ import annotations
@@ -36,27 +37,24 @@ pytestmark = [pytest.mark.live_server, pytest.mark.django_db(transaction=True)]
 REMOVALS = 100
 
 
-def _sent_after(room: Room, audit_seq: int) -> set[int]:
-    """Seqs of the room's messages committed after the audit event ``audit_seq``."""
-    rows = AuditEvent.objects.filter(action="message.sent", seq__gt=audit_seq)
-    return {row.details["seq"] for row in rows if row.details.get("room") == room.pk}
-
-
-def _last_audit_seq(action: str) -> int:
-    return (
-        AuditEvent.objects.filter(action=action).order_by("-seq").values_list("seq", flat=True)[0]
-    )
-
-
-def _removal_seq(user: User) -> int:
-    """The audit seq of the user's latest removal."""
+def _removal_cut(user: User, room: Room) -> int:
+    """The room's last seq when the user's latest removal committed (its audit event)."""
     rows = AuditEvent.objects.filter(action="membership.removed").order_by("-seq")
-    return next(row.seq for row in rows if row.details.get("user_id") == user.pk)
+    removal = next(row for row in rows if row.details.get("user_id") == user.pk)
+    return removal.details["last_seq_by_room"][str(room.pk)]
 
 
-def _leaks(recorder: Recorder, room: Room, audit_seq: int) -> list[int]:
-    late = _sent_after(room, audit_seq)
-    return [message["seq"] for message in recorder.messages() if message["seq"] in late]
+def _leaks(recorder: Recorder, cut: int) -> list[int]:
+    return [message["seq"] for message in recorder.messages() if message["seq"] > cut]
+
+
+def _change_at_cut(room: Room, change: Any, *args: Any) -> int:
+    """Run an account change while holding the room's row lock from before it to its commit:
+    every send waits, so the room's last seq read first is the exact cut."""
+    with transaction.atomic():
+        cut = Room.objects.select_for_update().get(pk=room.pk).last_seq
+        change(*args)
+    return cut
 
 
 def _readd(admin: User, exercise_id: int, user: User) -> None:
@@ -122,11 +120,11 @@ async def test_no_message_committed_after_a_removal_reaches_the_removed_officer(
             await asyncio.sleep(0.03)  # messages are flowing to the socket
             await remove(officer, attempt)
             removed_at = time.monotonic()
-            removal = await database_sync_to_async(_removal_seq)(officer)
+            cut = await database_sync_to_async(_removal_cut)(officer, room)
             assert await recorder.wait_closed(timeout=5) == 4403
             slow.append(recorder.closed_at - removed_at)
             await asyncio.sleep(0.02)  # let anything in flight land before judging
-            found = await database_sync_to_async(_leaks)(recorder, room, removal)
+            found = _leaks(recorder, cut)
             if found:
                 leaks[f"{officer.email}#{attempt}"] = found
 
@@ -184,23 +182,15 @@ async def test_an_account_change_closes_an_idle_socket_within_a_second_and_leaks
     recorder = Recorder(await open_socket(worker, ws_headers, uk_officer, room)).start()
     await recorder.wait_for("presence", timeout=10)
     await asyncio.sleep(0.05)
-    last_before = await database_sync_to_async(
-        lambda: AuditEvent.objects.order_by("-seq").values_list("seq", flat=True)[0]
-    )()
     user = await database_sync_to_async(User.objects.get)(pk=uk_officer.pk)
     args = (user, admin) if action is _reset_two_factor else (user,)
     changed_at = time.monotonic()
-    await database_sync_to_async(action)(*args)
-    changed = await database_sync_to_async(
-        lambda: AuditEvent.objects.order_by("-seq").values_list("seq", flat=True)[0]
-    )()
+    cut = await database_sync_to_async(_change_at_cut)(room, action, *args)
     try:
         assert await recorder.wait_closed(timeout=5) == code
         assert recorder.closed_at - changed_at < 1.0
         await asyncio.sleep(0.02)
-        # Only messages committed after the change's own audit rows count as late.
-        boundary = max(changed, last_before)
-        assert await database_sync_to_async(_leaks)(recorder, room, boundary) == []
+        assert _leaks(recorder, cut) == []
     finally:
         await sender.stop()
 

@@ -107,7 +107,7 @@ def test_database_and_channel_layer_follow_the_environment() -> None:
     assert served.returncode == 0, served.stderr
     assert json.loads(served.stdout) == [
         "django.db.backends.postgresql",
-        "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "liaison.realtime.layer.RedisPubSubChannelLayer",
         False,
     ]
 

@@ -150,16 +150,22 @@ def record(
         event.hash = compute_hash(event)
         event.save(force_insert=True)
         metrics.observe_audit_append(time.perf_counter() - started)
-        every = settings.LIAISON_AUDIT_CHECKPOINT_EVERY
-        if every > 0 and event.seq % every == 0:
-            transaction.on_commit(_checkpoint_after_commit, robust=True)
+        checkpoint_if_due(event.seq)
     return event
 
 
+def checkpoint_if_due(seq: int) -> None:
+    """The Nth link of the audit chain or of a room's message chain signs every chain's heads,
+    so a cut tail never goes further back than N links even between scheduled checkpoints.
+    Call in the transaction that appends link ``seq``."""
+    every = settings.LIAISON_AUDIT_CHECKPOINT_EVERY
+    if every > 0 and seq % every == 0:
+        transaction.on_commit(_checkpoint_after_commit, robust=True)
+
+
 def _checkpoint_after_commit() -> None:
-    """Every Nth event signs the chain heads, so a cut tail never goes further back than N
-    events even between scheduled checkpoints. After commit: the heads it signs are durable,
-    and a failure to write one never undoes the action that triggered it."""
+    """After commit: the heads it signs are durable, and a failure to write one never undoes
+    the action that triggered it."""
     from liaison.audit import checkpoints
 
     written = checkpoints.write_checkpoint(if_changed=True)

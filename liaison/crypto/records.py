@@ -26,8 +26,18 @@ def message_identity(seq: int, sender_id: int) -> dict[str, Any]:
     return {"seq": seq, "sender": sender_id}
 
 
-def seal_message_body(*, room_id: int, seq: int, sender_id: int, body: str) -> Sealed:
-    return encrypt(room_id, body.encode(), kind=MESSAGE, identity=message_identity(seq, sender_id))
+def seal_message_body(
+    *, room_id: int, seq: int, sender_id: int, body: str, key_version: int | None = None
+) -> Sealed:
+    """``key_version``: the room's newest key, when the caller has just read it (``None``: look
+    it up, creating the first)."""
+    return encrypt(
+        room_id,
+        body.encode(),
+        kind=MESSAGE,
+        identity=message_identity(seq, sender_id),
+        key_version=key_version,
+    )
 
 
 def open_message_body(message: Any) -> str:

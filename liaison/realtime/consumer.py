@@ -278,7 +278,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 room_id=self.room_id,
                 client_id=fields["client_id"],
                 body=fields["body"],
-                ip=self.ip,
                 posting_epoch=grant.epoch if grant.can_post else None,
                 **messaging.draft_options(fields),
             )

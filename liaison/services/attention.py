@@ -79,7 +79,6 @@ def announce_message(
     """After a message is stored: activity to the exercise, a notice to each person it
     mentions, asks to acknowledge or replies to, and e-mail to those of them not connected
     (for an alert: to every member not connected)."""
-    exercise = room.exercise
     events.publish_on_commit(
         events.exercise_group(room.exercise_id),
         events.attention_event(
@@ -106,6 +105,22 @@ def announce_message(
     for reach, reason in ((mentioned, "mention"), (addressed, "ack")):
         if reach is not None:
             reasons.update(dict.fromkeys(reach.people, reason))
+    if reasons:
+        _tell(room=room, message=message, sender=sender, reasons=reasons)
+    emailed = dict(reasons)
+    if message.kind == MessageKind.ALERT:
+        for membership in current_members(room):
+            if membership.user_id != sender.pk:
+                emailed.setdefault(membership.user_id, "alert")
+    if emailed:
+        email_offline(room=room, message=message, reasons=emailed)
+    return Told(reasons=reasons)
+
+
+def _tell(*, room: Room, message: Message, sender: User, reasons: dict[int, str]) -> None:
+    """A notice to each person the message is for (most messages are for nobody in particular,
+    and build none)."""
+    exercise = room.exercise
     frame = {
         "type": "notice",
         "exercise": room.exercise_id,
@@ -121,14 +136,6 @@ def announce_message(
             events.user_group(user_id),
             events.attention_event(events.ATTENTION_NOTICE, frame | {"reason": reason}),
         )
-    emailed = dict(reasons)
-    if message.kind == MessageKind.ALERT:
-        for membership in current_members(room):
-            if membership.user_id != sender.pk:
-                emailed.setdefault(membership.user_id, "alert")
-    if emailed:
-        email_offline(room=room, message=message, reasons=emailed)
-    return Told(reasons=reasons)
 
 
 # --- e-mail to people with no open socket -------------------------------------------------------

@@ -452,9 +452,9 @@ def _transition(
             announced_in=announced,
             **({"scheduled": True} if actor is None else {}),
         )
-        room_ids = revocation.narrow_exercise(exercise_id=exercise.pk)
+        cut = revocation.narrow_exercise(exercise_id=exercise.pk)
         if action in {"close", "archive"}:
-            for room_id in room_ids:
+            for room_id in cut:
                 events.publish_on_commit(
                     events.room_group(room_id),
                     events.room_closed(room_id=room_id, status=str(target)),

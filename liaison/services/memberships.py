@@ -110,7 +110,7 @@ def remove_member(*, actor: User, membership: Membership, ip: str | None = None)
         membership.removed_at = timezone.now()
         membership.removed_by = actor
         membership.save(update_fields=["removed_at", "removed_by"])
-        room_ids = revocation.narrow_exercise(exercise_id=exercise.pk)
+        cut = revocation.narrow_exercise(exercise_id=exercise.pk)
         audit.record(
             actor=actor,
             action="membership.removed",
@@ -120,10 +120,12 @@ def remove_member(*, actor: User, membership: Membership, ip: str | None = None)
             user_id=membership.user_id,
             email=membership.user.email,
             role=membership.role,
+            # The last message of each room the person could still receive.
+            last_seq_by_room={str(room_id): seq for room_id, seq in cut.items()},
         )
         events.publish_on_commit(
             events.user_group(membership.user_id),
-            events.user_revoked(exercise_id=exercise.pk, room_ids=room_ids),
+            events.user_revoked(exercise_id=exercise.pk, room_ids=list(cut)),
         )
     return membership
 
@@ -158,9 +160,9 @@ def change_role(
             role_from=previous,
             role_to=role,
         )
-        room_ids = revocation.narrow_exercise(exercise_id=exercise.pk)
+        cut = revocation.narrow_exercise(exercise_id=exercise.pk)
         events.publish_on_commit(
             events.user_group(membership.user_id),
-            events.grant_changed(exercise_id=exercise.pk, room_ids=room_ids),
+            events.grant_changed(exercise_id=exercise.pk, room_ids=list(cut)),
         )
     return membership

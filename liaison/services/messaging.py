@@ -2,10 +2,11 @@
 both share in ``message_rules``; both are re-exported here). The message object clients see
 is ``payloads.message_payload``.
 
-Every write locks what it changes, records its audit event in the same transaction (ids only,
-never text) and publishes its real-time event after commit. Bodies are sealed before they
-touch the database; the room's chain link covers the ciphertext, so it verifies without
-the text and after crypto-shredding.
+Every write locks what it changes and publishes its real-time event after commit. A new
+message's record is its link in the room's hash chain, in the same transaction (edits and
+deletions also get an audit event, ids only, never text). Bodies are sealed before they touch
+the database; the chain link covers the ciphertext, so it verifies without the text and after
+crypto-shredding.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from liaison.payloads import (
     hidden_reply_payload,
     message_payload,
 )
-from liaison.services import acknowledgements, attention, markings
+from liaison.services import acknowledgements, attention, markings, room_append
 from liaison.services import attachments as attachments_service
 from liaison.services import mentions as mentioning
 from liaison.services.message_changes import (  # noqa: F401 - part of the messaging API
@@ -89,7 +90,6 @@ def send_message(
     kind: str = MessageKind.TEXT,
     reply_to: int | None = None,
     attachment_ids: Iterable[int] = (),
-    ip: str | None = None,
     posting_epoch: int | None = None,
     mentions: dict[str, Any] | None = None,
     ack: dict[str, Any] | None = None,
@@ -137,7 +137,6 @@ def send_message(
             kind=kind,
             reply_to=reply_to,
             attachment_ids=attachment_list,
-            ip=ip,
             asks=Asks(mentions=mentions, ack=ack, marking=marking),
         )
     except IntegrityError:
@@ -165,7 +164,6 @@ def _store_message(
     kind: str,
     reply_to: int | None,
     attachment_ids: list[int],
-    ip: str | None,
     notice: bool = False,
     asks: Asks | None = None,
 ) -> SendResult:
@@ -174,14 +172,11 @@ def _store_message(
     with transaction.atomic():
         # The room row is the per-room allocation lock: seq and chain head move together.
         # ``of=self``: the exercise row is read, not locked, so rooms do not queue on it.
-        room = (
-            Room.objects.select_for_update(of=("self",))
-            .select_related("exercise")
-            .filter(pk=room_id)
-            .first()
-        )
-        if room is None:
+        # ``of`` the room only: the exercise row is read, not locked, so rooms do not queue on it.
+        locked = room_append.lock_room_for_append(room_id)
+        if locked is None:
             raise access.AccessDenied(target_type="room", target_id=str(room_id))
+        room = locked.room
         if not notice and room_access is None and room.access_epoch != posting_epoch:
             # Someone's right here narrowed since the caller's grant: it must read it again.
             raise GrantOutdated()
@@ -206,8 +201,14 @@ def _store_message(
         parent = _parent(room, reply_to)
         seq = room.last_seq + 1
         try:
+            if locked.key_shredded:
+                raise crypto.ContentShredded(crypto.ContentShredded.user_text)
             sealed = records.seal_message_body(
-                room_id=room.pk, seq=seq, sender_id=sender.pk, body=text
+                room_id=room.pk,
+                seq=seq,
+                sender_id=sender.pk,
+                body=text,
+                key_version=locked.key_version,
             )
         except crypto.ContentShredded:
             raise RoomClosed(
@@ -241,27 +242,14 @@ def _store_message(
             prev_hash=room.chain_head,
             chain_hash=chain_hash,
         )
-        Room.objects.filter(pk=room.pk).update(last_seq=seq, chain_head=chain_hash)
+        room_append.advance_room(room.pk, last_seq=seq, chain_head=chain_hash)
+        # The chain link is the message's record (no audit row per message: that one global
+        # lock serialised every room's sends); signed checkpoints bind the room's head.
+        audit.checkpoint_if_due(seq)
         attachments: list[dict[str, Any]] = []
         if attachment_ids:
             attachments = _claim_attachments(sender, room, attachment_ids, message)
         extras = _store_asks(message, parent, mentioned, addressed, asks)
-        if not notice:
-            audit.record(
-                actor=sender,
-                action="message.sent",
-                target=message,
-                exercise=room.exercise,
-                ip=ip,
-                room=room.pk,
-                seq=seq,
-                kind=kind,
-                reply_to=reply_to,
-                attachments=attachment_ids,
-                marking=marking,
-                mentions=mentioned.user_ids if mentioned else [],
-                ack_from=addressed.user_ids if addressed else None,
-            )
         payload = message_payload(message, attachments=attachments, body=text, extras=extras)
         if parent is not None and _hidden_from_a_member(room, parent):
             payload["reply"] = hidden_reply_payload(parent.seq)
@@ -390,7 +378,6 @@ def post_notice(*, room_id: int, client_id: str, body: str) -> Message | None:
             kind=MessageKind.SYSTEM,
             reply_to=None,
             attachment_ids=[],
-            ip=None,
             notice=True,
         ).message
     except RoomClosed:

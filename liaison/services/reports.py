@@ -1,6 +1,6 @@
 """Seizure reports: posted into a room as ``report`` messages, exported for the whole exercise.
 
-Posting goes through ``messaging.send_message`` (sealed, chained, audited as ``message.sent``,
+Posting goes through ``messaging.send_message`` (sealed, recorded in the room's chain,
 delivered live like any message, idempotent by ``client_id``); the body is the report's JSON
 (``liaison.exchange.reports``). The export decrypts every report of the exercise the reader may
 see and writes one CSV with formulas neutralised; each export is on record.
@@ -30,7 +30,6 @@ def post_report(
     room_id: int,
     client_id: str,
     fields: Mapping[str, Any],
-    ip: str | None = None,
 ) -> messaging.SendResult:
     """Check the report and post it as a ``report`` message (the sender must be able to post
     in the room, as for any message)."""
@@ -41,7 +40,6 @@ def post_report(
         client_id=client_id,
         body=report.body(),
         kind=MessageKind.REPORT,
-        ip=ip,
     )
 
 

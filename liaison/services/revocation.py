@@ -13,12 +13,14 @@ from liaison import events
 from liaison.models import Membership, Room
 
 
-def narrow_exercise(*, exercise_id: int) -> list[int]:
+def narrow_exercise(*, exercise_id: int) -> dict[int, int]:
     """Someone's right in this exercise narrowed (removal, role, status): move every room's
-    epoch. Returns the room ids."""
-    rooms = Room.objects.filter(exercise_id=exercise_id)
-    rooms.update(access_epoch=F("access_epoch") + 1)
-    return list(rooms.order_by("pk").values_list("pk", flat=True))
+    epoch. Returns each room's last ``seq`` at the change, the cut between the messages
+    committed before it and those after (rooms locked in id order, as a send locks one)."""
+    rooms = Room.objects.select_for_update().filter(exercise_id=exercise_id).order_by("pk")
+    cut = dict(rooms.values_list("pk", "last_seq"))
+    Room.objects.filter(pk__in=list(cut)).update(access_epoch=F("access_epoch") + 1)
+    return cut
 
 
 def narrow_person(*, user_id: int, recheck: bool = True) -> None:

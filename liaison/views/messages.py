@@ -63,7 +63,6 @@ def _send(request: HttpRequest, room_id: int) -> HttpResponse:
         room_id=room_id,
         client_id=draft.client_id,
         body=draft.body,
-        ip=client_ip(request),
         **messaging.draft_options(draft.model_dump()),
     )
     payload = payloads.message_payload(result.message)

@@ -31,7 +31,6 @@ def room_reports(request: HttpRequest, room_id: int) -> HttpResponse:
         room_id=room_id,
         client_id=draft.client_id,
         fields=fields,
-        ip=client_ip(request),
     )
     payload = payloads.message_payload(result.message)
     return JsonResponse({"message": payload}, status=201 if result.created else 200)
@@ -66,7 +65,6 @@ def report_form(request: HttpRequest, room_id: int) -> HttpResponse:
                 room_id=room_access.room.pk,
                 client_id=request.POST.get("client_id", "")[:64] or secrets.token_urlsafe(16),
                 fields={**values, "agencies": request.POST.get("agencies", "")},
-                ip=client_ip(request),
             )
         except (Invalid, PermissionDenied, RoomClosed) as error:
             context.update(values=values, error=error.detail, field=error.field)

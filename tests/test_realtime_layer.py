@@ -1,0 +1,95 @@
+"""The Redis pub/sub layer opens each published event once per worker, on a real Redis."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+import pytest
+from cryptography.fernet import InvalidToken
+
+from liaison.realtime import layer as layer_module
+from liaison.realtime.layer import RedisPubSubChannelLayer
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+pytestmark = pytest.mark.skipif(not REDIS_URL, reason="needs Redis (REDIS_URL)")
+
+
+@pytest.fixture
+async def redis_layer() -> Any:
+    layer = RedisPubSubChannelLayer(
+        hosts=[REDIS_URL],
+        prefix=f"layer-test-{secrets.token_hex(4)}",
+        symmetric_encryption_keys=["a test key that is long enough"],
+    )
+    yield layer
+    await layer.flush()
+
+
+def _count_openings(layer: RedisPubSubChannelLayer) -> list[bytes]:
+    """Every decryption the upstream serializer performs, recorded."""
+    opened: list[bytes] = []
+    serializer = layer._serializer
+    upstream = serializer.deserialize
+
+    def counting(message: bytes) -> Any:
+        opened.append(message)
+        return upstream(message)
+
+    serializer.deserialize = counting
+    return opened
+
+
+async def test_the_sockets_of_a_room_share_one_opening_of_each_event(redis_layer: Any) -> None:
+    channels = [await redis_layer.new_channel() for _ in range(10)]
+    for channel in channels:
+        await redis_layer.group_add("room.1", channel)
+    opened = _count_openings(redis_layer)
+
+    await redis_layer.group_send("room.1", {"type": "room.message.new", "frame": '{"seq": 1}'})
+    received = [await redis_layer.receive(channel) for channel in channels]
+
+    assert received == [{"type": "room.message.new", "frame": '{"seq": 1}'}] * 10
+    assert len(opened) == 1
+
+
+async def test_different_events_are_never_confused(redis_layer: Any) -> None:
+    first, second = await redis_layer.new_channel(), await redis_layer.new_channel()
+    await redis_layer.group_add("room.1", first)
+    await redis_layer.group_add("room.1", second)
+    await redis_layer.group_add("room.2", second)
+
+    for seq in range(1, 6):
+        await redis_layer.group_send("room.1", {"type": "room.message.new", "seq": seq})
+        await redis_layer.group_send("room.2", {"type": "room.typing", "seq": seq})
+
+    got_first = [await redis_layer.receive(first) for _ in range(5)]
+    got_second = [await redis_layer.receive(second) for _ in range(10)]
+    assert [event["seq"] for event in got_first] == [1, 2, 3, 4, 5]
+    assert sorted((event["type"], event["seq"]) for event in got_second) == sorted(
+        [("room.message.new", seq) for seq in range(1, 6)]
+        + [("room.typing", seq) for seq in range(1, 6)]
+    )
+
+
+async def test_what_is_remembered_stays_bounded(
+    redis_layer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layer_module, "OPENED_EVENTS", 4)
+    channel = await redis_layer.new_channel()
+    for seq in range(10):
+        await redis_layer.send(channel, {"type": "room.message.new", "seq": seq})
+    assert [(await redis_layer.receive(channel))["seq"] for _ in range(10)] == list(range(10))
+    assert len(redis_layer._opened) == 4
+
+
+async def test_a_tampered_event_is_refused_not_remembered(redis_layer: Any) -> None:
+    sealed = redis_layer.serialize({"type": "room.message.new", "seq": 1})
+    middle = len(sealed) // 2  # inside the Fernet token's ciphertext, a base64 letter
+    tampered = sealed[:middle] + (b"A" if sealed[middle : middle + 1] != b"A" else b"B")
+    tampered += sealed[middle + 1 :]
+    with pytest.raises(InvalidToken):
+        redis_layer.deserialize(tampered)
+    assert not redis_layer._opened
