@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from liaison.audit import signing as audit_signing
-from liaison.models import AuditEvent, Exercise, Room, User
+from liaison.models import AuditEvent, Exercise, Message, Room, User
 from liaison.services import exercises as exercise_service
 from liaison.services import keys as key_service
 from liaison.services import messaging
@@ -214,7 +214,7 @@ def test_the_transcript_shows_edits_revisions_and_deletions(
     assert all(m["content"] == "ok" for m in messages.values())
 
 
-def test_the_events_file_holds_the_exercises_events_with_their_hashes(
+def test_the_events_file_holds_the_exercises_events_and_the_transcript_every_message_link(
     conversation: Room, tmp_path: Path
 ) -> None:
     out = export_to(tmp_path / "export")
@@ -223,11 +223,24 @@ def test_the_events_file_holds_the_exercises_events_with_their_hashes(
 
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     assert {e["seq"]: e["hash"] for e in events}.items() <= stored.items()
-    actions = [e["action"] for e in events]
-    assert actions.count("message.sent") == 5
-    assert actions.count("message.edited") == 2
-    assert "message.deleted" in actions
+    # Changes to a message are events; sending one is not (its record is the room chain).
+    assert sorted(e["action"] for e in events if e["target_type"] == "message") == [
+        "message.deleted",
+        "message.edited",
+        "message.edited",
+    ]
     assert all("Weight" not in json.dumps(e) for e in events)
+
+    # All five messages of both rooms are in the transcript with their chain links as stored.
+    lines = [json.loads(line) for line in (out / "transcript.jsonl").read_text().splitlines()]
+    exported = {
+        (m["room"], m["seq"]): (m["prev_hash"], m["chain_hash"])
+        for m in lines
+        if m["type"] == "message"
+    }
+    chained = Message.objects.filter(room__exercise=conversation.exercise)
+    assert len(exported) == 5
+    assert exported == {(m.room_id, m.seq): (m.prev_hash, m.chain_hash) for m in chained}
 
 
 def test_the_export_is_itself_audited_with_the_manifest_hash(

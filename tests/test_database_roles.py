@@ -19,9 +19,9 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 from liaison import audit
-from liaison.models import AuditEvent, Message, Room, User
+from liaison.models import AuditEvent, Message, MessageRevision, Room, User
 from liaison.services import database_roles
-from liaison.services.messaging import send_message
+from liaison.services.messaging import edit_message, send_message
 
 pytestmark = pytest.mark.django_db
 
@@ -143,10 +143,16 @@ def test_the_application_role_holds_no_privilege_to_rewrite_history(
 def test_the_application_role_does_its_everyday_work(
     uk_officer: User, room: Room, as_app_role: str
 ) -> None:
-    """Everything else is plain DML: a message is stored, its room moves on, audited."""
+    """Everything else is plain DML: a message is stored and its room's chain moves on with
+    it; an edit stores a revision and appends an audit event."""
     sent = send_message(sender=uk_officer, room_id=room.pk, client_id="c-1", body="cleared")
-    assert Message.objects.get(pk=sent.message.pk).seq == 1
-    assert AuditEvent.objects.filter(action="message.sent").count() == 1
+    message = Message.objects.get(pk=sent.message.pk)
+    assert message.seq == 1
+    room.refresh_from_db()
+    assert (room.last_seq, room.chain_head) == (1, message.chain_hash)
+    edit_message(user=uk_officer, room_id=room.pk, seq=1, body="cleared at 14:05")
+    assert MessageRevision.objects.filter(message=message).count() == 1
+    assert AuditEvent.objects.filter(action="message.edited", target_id=str(message.pk)).exists()
 
 
 # --- checking and setting up the roles ----------------------------------------------------------

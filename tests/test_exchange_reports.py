@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from liaison import audit
 from liaison.crypto import records
 from liaison.errors import Invalid
 from liaison.exchange import reports as seizure
@@ -101,7 +102,13 @@ def test_a_report_is_posted_as_a_report_message_everyone_in_the_room_receives(
     assert seizure.parse_body(records.open_message_body(message)).place == "Nansha port, berth 3"
     (event,) = captured_events.to_group(f"room.{room.pk}")
     assert json.loads(event["frame"])["message"]["kind"] == "report"
-    assert AuditEvent.objects.filter(action="message.sent").count() == 1
+    # One message for the client_id, on the room's chain like any other (the chain is its
+    # record: no audit row per message); the resend moved neither seq nor chain head.
+    assert (message.sender_id, message.client_id, message.seq) == (gz_officer.pk, "seizure-1", 1)
+    room.refresh_from_db()
+    assert (room.last_seq, room.chain_head) == (1, message.chain_hash)
+    assert message.prev_hash == audit.GENESIS_HASH
+    assert not AuditEvent.objects.filter(target_type="message").exists()
 
 
 def test_a_report_with_a_bad_field_is_refused_naming_it(

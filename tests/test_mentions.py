@@ -103,8 +103,16 @@ def test_mentions_are_stored_as_user_ids_beside_the_ciphertext(
         "room": False,
         "all": [gz_officer.pk],
     }
-    (row,) = AuditEvent.objects.filter(action="message.sent")
-    assert row.details["mentions"] == [gz_officer.pk]
+    # The mention is recorded on the message's own rows, as ids only: the name typed in the
+    # body stays in the ciphertext.
+    assert list(Mention.objects.values_list("message_id", flat=True)) == [message.pk]
+    assert "Li Wei" not in json.dumps(message.mentions)
+    assert b"Li Wei" not in bytes(message.ciphertext)
+    # The send itself writes no audit event; the one about this message is the mention's email,
+    # naming its recipient by id.
+    (row,) = AuditEvent.objects.filter(target_type="message", target_id=str(message.pk))
+    assert row.action == "notification.emailed"
+    assert row.details["recipients"] == [gz_officer.pk]
     assert "Li Wei" not in json.dumps(row.details)
 
 

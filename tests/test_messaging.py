@@ -56,9 +56,10 @@ def audit_rows(action: str) -> list[AuditEvent]:
 # --- sending ------------------------------------------------------------------------------------
 
 
-def test_a_sent_message_is_stored_sealed_with_the_next_seq_audited_and_broadcast(
+def test_a_sent_message_is_stored_sealed_with_the_next_seq_chained_and_broadcast(
     uk_officer: User, room: Room, captured_events: CapturedEvents
 ) -> None:
+    audit_before = AuditEvent.objects.count()
     with_commit = send(uk_officer, room, body="Forty containers of mixed plastic bales.")
 
     message = Message.objects.get(room=room)
@@ -70,14 +71,22 @@ def test_a_sent_message_is_stored_sealed_with_the_next_seq_audited_and_broadcast
     assert room.last_seq == 1
     assert room.chain_head == message.chain_hash
     assert message.prev_hash == audit.GENESIS_HASH
+    assert message.sender_id == uk_officer.pk
 
-    (row,) = audit_rows("message.sent")
-    assert row.actor_id == uk_officer.pk
-    assert (row.target_type, row.target_id) == ("message", str(message.pk))
-    assert row.exercise_id == room.exercise_id
-    assert row.details["room"] == room.pk
-    assert row.details["seq"] == 1
-    assert "plastic" not in json.dumps(row.details)
+    # The room's message chain is the message's record: its link binds the sender, seq and the
+    # sealed body. A send writes no row to the global audit log.
+    assert message.chain_hash == audit.message_link_hash(
+        prev_hash=audit.GENESIS_HASH,
+        room_id=room.pk,
+        seq=1,
+        sender_id=uk_officer.pk,
+        created_at=message.created_at,
+        kind=message.kind,
+        key_version=message.key_version,
+        nonce=bytes(message.nonce),
+        ciphertext=bytes(message.ciphertext),
+    )
+    assert AuditEvent.objects.count() == audit_before
 
     # The event leaves on commit (the test transaction never commits; run the hooks).
     assert captured_events.sent == []
@@ -148,7 +157,11 @@ def test_a_resent_client_id_returns_the_original_message_and_seq(
     assert again.seq == first.seq == 1
     assert again.message.pk == first.message.pk
     assert Message.objects.filter(room=room).count() == 2
-    assert len(audit_rows("message.sent")) == 2
+    assert Message.objects.filter(room=room, sender=uk_officer, client_id="retry-1").count() == 1
+    # The resend appended nothing: seq and chain head are still those of the second message.
+    room.refresh_from_db()
+    assert room.last_seq == 2
+    assert room.chain_head == Message.objects.get(room=room, seq=2).chain_hash
     assert captured_events.types().count(events.ROOM_MESSAGE_NEW) == 2
 
 
@@ -179,7 +192,8 @@ def test_an_empty_or_non_text_body_is_invalid(uk_officer: User, room: Room, body
     with pytest.raises(Invalid):
         send(uk_officer, room, body=body)
     assert not Message.objects.exists()
-    assert not audit_rows("message.sent")
+    room.refresh_from_db()
+    assert (room.last_seq, room.chain_head) == (0, audit.GENESIS_HASH)
 
 
 def test_a_body_over_the_limit_is_too_large_and_the_limit_itself_is_fine(
@@ -281,8 +295,8 @@ def test_a_message_carries_the_senders_upload_and_a_bad_attachment_stores_nothin
     )
     result = send(uk_officer, room, body="", attachment_ids=[upload.pk])
     assert result.message.kind == "attachment"
-    (row,) = audit_rows("message.sent")
-    assert row.details["attachments"] == [upload.pk]
+    upload.refresh_from_db()
+    assert upload.message_id == result.message.pk
     seen = selectors.messages_before(user=gz_officer, room_id=room.pk).messages[0]
     assert [a["id"] for a in seen["attachments"]] == [upload.pk]
     assert seen["attachments"][0]["name"] == "manifest.txt"
@@ -381,7 +395,11 @@ def test_a_hundred_concurrent_senders_get_seqs_one_to_n_without_gap_or_duplicate
     assert all(results[100 + index] == results[index] for index in racing)  # the original seq
     room.refresh_from_db()
     assert room.last_seq == 100
-    assert AuditEvent.objects.filter(action="message.sent").count() == 100
+    # One message per sender: the duplicates returned the original and appended nothing.
+    assert sorted(Message.objects.filter(room=room).values_list("client_id", flat=True)) == sorted(
+        f"cid-{index}" for index in range(100)
+    )
+    assert not AuditEvent.objects.filter(target_type="message").exists()
     previous = audit.GENESIS_HASH
     for message in Message.objects.filter(room=room).order_by("seq"):
         assert message.prev_hash == previous
@@ -606,7 +624,9 @@ def test_posting_over_http_uses_the_same_idempotency(
     assert again.status_code == 200
     assert again.json()["message"]["seq"] == 1
     assert Message.objects.count() == 1
-    assert len(audit_rows("message.sent")) == 1
+    assert Message.objects.get().client_id == "http-1"
+    assert Room.objects.get(pk=room.pk).last_seq == 1
+    assert not AuditEvent.objects.filter(target_type="message").exists()
 
 
 @pytest.mark.parametrize(

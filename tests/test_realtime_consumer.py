@@ -16,7 +16,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 
 from config.asgi import application
-from liaison import events
+from liaison import audit, events
 from liaison.models import AuditEvent, Membership, Message, Presence, ReadMarker, Room, User
 from liaison.realtime import limits
 from liaison.services import exercises as exercise_service
@@ -107,6 +107,19 @@ def count(model: Any, **filters: Any) -> int:
 
 
 @database_sync_to_async
+def room_chain(room: Room) -> tuple[int, str, list[tuple[int, str, str, str]]]:
+    """The room's ``last_seq`` and chain head, and its messages' (seq, client_id, prev_hash,
+    chain_hash) in order: the per-room chain that is a message's record."""
+    fresh = Room.objects.get(pk=room.pk)
+    rows = Message.objects.filter(room=room).order_by("seq")
+    return (
+        fresh.last_seq,
+        fresh.chain_head,
+        list(rows.values_list("seq", "client_id", "prev_hash", "chain_hash")),
+    )
+
+
+@database_sync_to_async
 def denials(**details: Any) -> list[AuditEvent]:
     rows = AuditEvent.objects.filter(action="access.denied").order_by("seq")
     return [row for row in rows if all(row.details.get(k) == v for k, v in details.items())]
@@ -136,8 +149,12 @@ async def test_a_message_is_acknowledged_to_the_sender_then_delivered_to_the_roo
     assert delivered["message"]["body"] == "MSKU 7710322 loaded today."
     assert delivered["message"]["sender"]["display_name"] == "Olivia Hughes"
     assert delivered["message"]["sender"]["agency"] == "HM Revenue & Customs"
-    assert await count(Message, room=room) == 1
-    assert await count(AuditEvent, action="message.sent") == 1
+    # The message is on the room's chain, written with it; no global audit row per message.
+    last_seq, head, ((seq, client_id, prev_hash, chain_hash),) = await room_chain(room)
+    assert (seq, client_id, last_seq) == (1, "c-1", 1)
+    assert prev_hash == audit.GENESIS_HASH
+    assert head == chain_hash
+    assert await count(AuditEvent, target_type="message") == 0
     await olivia.close()
     await li.close()
 
@@ -158,8 +175,11 @@ async def test_a_resent_client_id_gets_the_same_seq_and_no_second_message(
     assert again == first == {"type": "message.ack", "client_id": "outbox-7", "seq": 1}
     await olivia.nothing_more()
     await li.nothing_more()
-    assert await count(Message, room=room) == 1
-    assert await count(AuditEvent, action="message.sent") == 1
+    # One message for the client_id, and the room's seq and chain head moved once.
+    last_seq, head, ((seq, client_id, prev_hash, chain_hash),) = await room_chain(room)
+    assert (seq, client_id, last_seq) == (1, "outbox-7", 1)
+    assert prev_hash == audit.GENESIS_HASH
+    assert head == chain_hash
     await olivia.close()
     await li.close()
 
