@@ -296,6 +296,8 @@ DRAIN_SECONDS = 3.0
 
 
 async def _drain(server: Any) -> None:
+    from channels.layers import get_channel_layer
+
     from liaison.realtime import db, presence, sockets
 
     for port in getattr(server, "liaison_ports", []):
@@ -317,6 +319,10 @@ async def _drain(server: Any) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(db.call(presence.forget_worker), timeout=1.0)
     db.shutdown(wait=False)
+    # Drop the channel layer's subscriptions with its connection: cancelled consumers would
+    # otherwise unsubscribe one channel at a time (seconds with thousands of sockets).
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(get_channel_layer().flush(), timeout=1.0)
 
 
 def drain_before_shutdown() -> bool:
