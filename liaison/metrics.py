@@ -128,10 +128,9 @@ def observe_http_request(*, route: str, method: str, status: int, seconds: float
 # --- what signals record ------------------------------------------------------------------------
 
 
-@receiver(post_save, sender="liaison.Message", dispatch_uid="liaison.metrics.message_stored")
-def _message_stored(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    if created:
-        transaction.on_commit(MESSAGES_STORED.inc)
+def message_stored() -> None:
+    """Called where messages are stored (``services.room_append``), in their transaction."""
+    transaction.on_commit(MESSAGES_STORED.inc)
 
 
 @receiver(post_save, sender="liaison.Attachment", dispatch_uid="liaison.metrics.upload_stored")

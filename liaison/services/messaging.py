@@ -226,7 +226,7 @@ def _store_message(
             nonce=sealed.nonce,
             ciphertext=sealed.ciphertext,
         )
-        message = Message.objects.create(
+        message = Message(
             room=room,
             seq=seq,
             sender=sender,
@@ -242,6 +242,7 @@ def _store_message(
             prev_hash=room.chain_head,
             chain_hash=chain_hash,
         )
+        room_append.insert_message(message)
         room_append.advance_room(room.pk, last_seq=seq, chain_head=chain_hash)
         # The chain link is the message's record (no audit row per message: that one global
         # lock serialised every room's sends); signed checkpoints bind the room's head.
