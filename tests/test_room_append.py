@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from liaison.crypto import roomkeys
 from liaison.errors import RoomClosed
-from liaison.models import Exercise, Room, User
+from liaison.models import Exercise, Message, Room, User
 from liaison.services import room_append
 from liaison.services.messaging import send_message
 
@@ -67,15 +67,16 @@ def test_destroyed_keys_refuse_new_messages(room: Room, uk_officer: User) -> Non
         )
 
 
-def test_a_socket_send_costs_one_read_one_insert_one_update(
+def test_a_socket_send_costs_one_read_and_one_write(
     room: Room, uk_officer: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    """The budget of a send on a socket's grant once the room's key is cached."""
+    """The budget of a send on a socket's grant once the room's key is cached: the locking read,
+    then the insert and the head's move (one statement on PostgreSQL)."""
     with django_capture_on_commit_callbacks(execute=True):  # the key is cached on commit
         send_message(sender=uk_officer, room_id=room.pk, client_id="warm", body="first")
     room.refresh_from_db()
     with CaptureQueriesContext(connection) as queries:
-        send_message(
+        result = send_message(
             sender=uk_officer,
             room_id=room.pk,
             client_id="counted",
@@ -87,7 +88,24 @@ def test_a_socket_send_costs_one_read_one_insert_one_update(
         for q in queries.captured_queries
         if q["sql"].split()[0].upper() not in {"BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"}
     ]
-    assert work == ["SELECT", "INSERT", "UPDATE"], [q["sql"][:80] for q in queries]
+    expected = ["SELECT", "WITH"] if connection.vendor == "postgresql" else None
+    assert work == (expected or ["SELECT", "INSERT", "UPDATE"]), [q["sql"][:80] for q in queries]
+    stored = Message.objects.get(pk=result.message.pk)
+    room.refresh_from_db()
+    assert (room.last_seq, room.chain_head) == (stored.seq, stored.chain_hash)
+    assert stored.client_id == "counted"
+
+
+def test_a_resent_client_id_is_refused_by_the_constraint_and_moves_nothing(
+    room: Room, uk_officer: User
+) -> None:
+    first = send_message(sender=uk_officer, room_id=room.pk, client_id="same", body="one")
+    room.refresh_from_db()
+    again = send_message(sender=uk_officer, room_id=room.pk, client_id="same", body="two")
+    assert again.created is False
+    assert again.message.pk == first.message.pk
+    assert Room.objects.get(pk=room.pk).last_seq == room.last_seq
+    assert Message.objects.filter(room=room).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,7 +130,7 @@ def test_the_room_stays_locked_until_the_append_commits(room: Room) -> None:
         room_append.lock_room_for_append(room.pk)
         holding.set()
         time.sleep(0.3)
-        room_append.advance_room(room.pk, last_seq=room.last_seq + 1, chain_head="f" * 64)
+        Room.objects.filter(pk=room.pk).update(last_seq=room.last_seq + 1)
     other.join(5)
     assert waited
     assert waited[0] >= 0.25

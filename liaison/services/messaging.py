@@ -242,8 +242,7 @@ def _store_message(
             prev_hash=room.chain_head,
             chain_hash=chain_hash,
         )
-        room_append.insert_message(message)
-        room_append.advance_room(room.pk, last_seq=seq, chain_head=chain_hash)
+        room_append.append_message(message)
         # The chain link is the message's record (no audit row per message: that one global
         # lock serialised every room's sends); signed checkpoints bind the room's head.
         audit.checkpoint_if_due(seq)

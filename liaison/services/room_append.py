@@ -91,42 +91,50 @@ def lock_room_for_append(room_id: int) -> RoomForAppend | None:
     )
 
 
-def advance_room(room_id: int, *, last_seq: int, chain_head: str) -> None:
-    """Move the room's ``seq`` and chain head to the message just appended (under the lock)."""
-    quote = connection.ops.quote_name
-    meta = Room._meta
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} SET {quote(meta.get_field('last_seq').column)} = %s, "  # noqa: S608
-            f"{quote(meta.get_field('chain_head').column)} = %s "
-            f"WHERE {quote(meta.pk.column)} = %s",
-            [last_seq, chain_head, room_id],
-        )
-
-
 def _insert_fields() -> list[Field]:
     return [f for f in Message._meta.concrete_fields if not f.primary_key]
 
 
 @functools.cache
-def _insert_sql(vendor: str, returns: bool) -> str:
+def _append_sql(vendor: str, returns: bool) -> tuple[str, ...]:
+    """The statements that store a message and move its room's head: one on PostgreSQL (a
+    data-modifying WITH runs both in one round trip), two elsewhere."""
     quote = connection.ops.quote_name
+    message, room = Message._meta, Room._meta
     columns = ", ".join(quote(f.column) for f in _insert_fields())
     places = ", ".join(["%s"] * len(_insert_fields()))
-    table = quote(Message._meta.db_table)
-    returning = f" RETURNING {quote(Message._meta.pk.column)}" if returns else ""
-    return f"INSERT INTO {table} ({columns}) VALUES ({places}){returning}"  # noqa: S608
+    insert = f"INSERT INTO {quote(message.db_table)} ({columns}) VALUES ({places})"  # noqa: S608
+    returning = f" RETURNING {quote(message.pk.column)}" if returns else ""
+    update = (
+        f"UPDATE {quote(room.db_table)} SET {quote(room.get_field('last_seq').column)} = %s, "  # noqa: S608
+        f"{quote(room.get_field('chain_head').column)} = %s WHERE {quote(room.pk.column)} = %s"
+    )
+    if vendor == "postgresql":
+        return (
+            f"WITH appended AS ({insert}{returning}), moved AS ({update}) "  # noqa: S608
+            f"SELECT {quote(message.pk.column)} FROM appended",
+        )
+    return (insert + returning, update)
 
 
-def insert_message(message: Message) -> None:
-    """Store a new message built in memory, as ``save()`` would (every field prepared for the
-    database by its own field class), and set its id. A resent ``client_id`` raises
+def append_message(message: Message) -> None:
+    """Store a new message built in memory, as ``save()`` would (each field prepared for the
+    database by its own field class), set its id, and move its room's ``seq`` and chain head to
+    it. Call with the room locked (``lock_room_for_append``). A resent ``client_id`` raises
     ``IntegrityError`` from the unique constraint, as with the ORM."""
     returns = connection.features.can_return_columns_from_insert
     values = [f.get_db_prep_save(f.pre_save(message, True), connection) for f in _insert_fields()]
+    head = [message.seq, message.chain_hash, message.room_id]
+    statements = _append_sql(connection.vendor, returns)
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor, returns), values)
-        message.pk = cursor.fetchone()[0] if returns else cursor.lastrowid
+        if len(statements) == 1:
+            cursor.execute(statements[0], values + head)
+            message.pk = cursor.fetchone()[0]
+        else:
+            insert, update = statements
+            cursor.execute(insert, values)
+            message.pk = cursor.fetchone()[0] if returns else cursor.lastrowid
+            cursor.execute(update, head)
     message._state.adding = False
     message._state.db = connection.alias
     metrics.message_stored()
