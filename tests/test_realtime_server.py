@@ -85,3 +85,40 @@ def test_large_buffers_are_given_back_to_the_system_under_glibc() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert return_large_buffers_to_the_system() is True
+
+
+def test_daphne_walks_its_connections_every_few_seconds_not_every_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    from liaison.realtime import server
+
+    assert server.sweep_connections_less_often()
+    scheduled: list[float] = []
+    monkeypatch.setattr(reactor, "callLater", lambda delay, *args: scheduled.append(delay))
+
+    class Finished:
+        def done(self) -> bool:
+            return True
+
+        def exception(self) -> None:
+            return None
+
+    class FakeServer:
+        def __init__(self) -> None:
+            # A socket that closed and whose application has finished: the walk forgets it.
+            self.connections = {"closed": {"disconnected": 1.0, "application_instance": Finished()}}
+            self.application_close_timeout = 10
+
+        application_checker = Server.application_checker
+
+    fake = FakeServer()
+    ticks = server.SWEEP_SECONDS  # one a second
+    for _ in range(ticks - 1):
+        fake.application_checker()
+        assert "closed" in fake.connections  # not walked on the ticks in between
+    fake.application_checker()
+    assert fake.connections == {}
+    assert scheduled == [1] * ticks  # the timer keeps its one-second tick

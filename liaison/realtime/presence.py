@@ -18,7 +18,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Subquery
+from django.db.models import Count, Subquery
 from django.utils import timezone
 
 from liaison import events
@@ -87,23 +87,29 @@ def join(
 ) -> list[int]:
     """Mark the socket online; returns who is online now (for the joining socket only)."""
     now = timezone.now()
-    with transaction.atomic():
-        Presence.objects.filter(room_id=room_id, last_seen_at__lt=stale_before()).delete()
-        Presence.objects.update_or_create(
+    with transaction.atomic(savepoint=False):
+        # A consumer's channel name is new with every socket.
+        Presence.objects.create(
             channel_name=channel_name,
-            defaults={
-                "user": user,
-                "room_id": room_id,
-                "session_key": session_key or "",
-                "worker": WORKER,
-                "connected_at": now,
-                "last_seen_at": now,
-            },
+            user=user,
+            room_id=room_id,
+            session_key=session_key or "",
+            worker=WORKER,
+            connected_at=now,
+            last_seen_at=now,
         )
-        online = online_user_ids(room_id)
-        if user.role != Role.AUDITOR and _fresh_in_exercise(room_id).filter(user=user).count() == 1:
+        # Who is online and with how many sockets, in one read: the joining person's count
+        # says whether this socket brought them online.
+        sockets = dict(
+            _fresh_in_exercise(room_id)
+            .exclude(user__role=Role.AUDITOR)
+            .order_by()
+            .values_list("user_id")
+            .annotate(sockets=Count("id"))
+        )
+        if sockets.get(user.pk) == 1:
             _delta(room_id, epoch, user.pk, joined=[user.pk])
-    return online
+    return sorted(sockets)
 
 
 def leave(*, channel_name: str) -> None:
@@ -125,8 +131,11 @@ def leave(*, channel_name: str) -> None:
 
 
 def refresh_worker() -> int:
-    """Keep this process's rows fresh: one statement, whatever the number of sockets."""
-    return Presence.objects.filter(worker=WORKER).update(last_seen_at=timezone.now())
+    """Keep this process's rows fresh (one statement, whatever the number of sockets) and
+    remove the rows of processes that died."""
+    refreshed = Presence.objects.filter(worker=WORKER).update(last_seen_at=timezone.now())
+    Presence.objects.filter(last_seen_at__lt=stale_before()).delete()
+    return refreshed
 
 
 def forget_worker() -> int:
