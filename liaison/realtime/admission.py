@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +22,9 @@ from liaison.errors import AccessDenied, LiaisonError
 from liaison.models import Presence, User
 from liaison.realtime import presence
 from liaison.services import sessions
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.backends.base import SessionBase
 
 CLOSE_NOT_AUTHENTICATED = 4401
 # Not a member, removed, or no such room: one answer, so a close code never tells whether a
@@ -89,11 +92,15 @@ def _at_socket_cap(user: User) -> bool:
     return fresh.count() >= cap
 
 
-def _grant(user: User, room_id: int, session_key: str | None) -> Admission:
-    """The socket's grant as the database says now, or the code to close it with."""
-    problem, row = sessions.socket_session(user_id=user.pk, session_key=session_key)
+def _grant(
+    user_id: int, room_id: int, session_key: str | None, loaded: SessionBase | None = None
+) -> Admission:
+    """The socket's grant as the database says now, or the code to close it with. The person
+    is read with the session (fresh, with their agency)."""
+    problem, row = sessions.socket_session(user_id=user_id, session_key=session_key, loaded=loaded)
     if problem is not None or row is None:
         return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=problem or "")
+    user = row.user
     room_access = access.access_room(user, room_id)
     try:
         access.require_can_post(room_access)
@@ -120,23 +127,26 @@ def _grant(user: User, room_id: int, session_key: str | None) -> Admission:
 
 
 def admit_socket(
-    *, user: User, room_id: int, session_key: str | None, channel_name: str, ip: str | None
+    *,
+    user: User,
+    room_id: int,
+    session_key: str | None,
+    channel_name: str,
+    ip: str | None,
+    session: SessionBase | None = None,
 ) -> Admission:
     """Decide whether a socket may stay open in the room; if so, mark the person online.
-    A refusal of a signed-in person is audited."""
+    A refusal of a signed-in person is audited. ``session``: the one the handshake read."""
     if user is None or not user.is_authenticated:
         return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason="not authenticated")
-    user = User.objects.select_related("agency").filter(pk=user.pk).first()
-    if user is None:
-        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason="no such account")
     try:
-        admission = _grant(user, room_id, session_key)
+        admission = _grant(user.pk, room_id, session_key, loaded=session)
     except AccessDenied as error:
         audit.record_denied(actor=user, error=error, ip=ip, via="ws", path=f"/ws/rooms/{room_id}/")
         return Admission(close_code=CLOSE_FORBIDDEN, reason="not a member or no such room")
-    if admission.grant is None:
+    if admission.grant is None or admission.user is None:
         return admission
-    grant = admission.grant
+    grant, user = admission.grant, admission.user
     with transaction.atomic():
         if _at_socket_cap(user):
             return Admission(
@@ -159,7 +169,7 @@ def recheck_socket(*, user: User, grant: SocketGrant) -> SocketGrant | int:
     """The grant again, from the database, after the room's epoch moved or a grant-change
     event: the refreshed grant, or the code to close the socket with."""
     try:
-        admission = _grant(user, grant.room_id, grant.session_key)
+        admission = _grant(user.pk, grant.room_id, grant.session_key)
     except AccessDenied:
         return CLOSE_FORBIDDEN
     if admission.grant is None:

@@ -106,6 +106,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             session_key=self.session_key,
             channel_name=self.channel_name,
             ip=self.ip,
+            session=session,
         )
         if admitted.grant is None:
             if admitted.retry_after is not None:  # too many open sockets: say when to retry

@@ -112,22 +112,31 @@ def socket_session_problem(*, user_id: int, session_key: str | None) -> str | No
 
 
 def socket_session(
-    *, user_id: int, session_key: str | None
+    *, user_id: int, session_key: str | None, loaded: SessionBase | None = None
 ) -> tuple[str | None, UserSession | None]:
-    """The socket's session check and, when it passes, its tracked row (the socket's deadlines
-    come from it, so a caller needs no second read).
+    """The socket's session check and, when it passes, its tracked row with the person and
+    their agency (the socket's deadlines come from it, so a caller needs no second read).
 
     Consumers call it on connect and when a grant or a deadline is due. It only reads; the
-    session itself is ended by the next HTTP request or by whoever revokes it.
+    session itself is ended by the next HTTP request or by whoever revokes it. ``loaded``: the
+    session the handshake has just read (its data is not read again); later checks read it
+    afresh.
     """
     if not session_key:
         return NO_SESSION, None
-    data = session_store(session_key).load()
+    if loaded is not None and loaded.session_key == session_key:
+        data = dict(loaded.items())
+    else:
+        data = session_store(session_key).load()
     if not data:
         return SESSION_GONE, None
     if str(data.get(SESSION_KEY)) != str(user_id):
         return OTHER_USER, None
-    row = UserSession.objects.filter(session_key=session_key).select_related("user").first()
+    row = (
+        UserSession.objects.filter(session_key=session_key)
+        .select_related("user", "user__agency")
+        .first()
+    )
     if row is None or row.user_id != user_id:
         return SESSION_ENDED, None
     user = row.user
