@@ -309,3 +309,22 @@ def test_an_empty_exercise_exports_and_verifies(other_exercise: Exercise, tmp_pa
     script = run_script(out, audit_signing.public_key_b64(), tmp_path)
     assert script.returncode == 0, script.stdout
     assert "0 messages in 0 rooms" in script.stdout
+
+
+def test_the_standalone_verifier_recomputes_each_message_link_with_its_marking_and_mentions(
+    conversation: Room, tmp_path: Path
+) -> None:
+    from liaison.audit.offline_verifier import message_link
+
+    out = export_to(tmp_path / "export")
+    lines = [json.loads(line) for line in (out / "transcript.jsonl").read_text().splitlines()]
+    messages = [line for line in lines if line["type"] == "message"]
+    assert messages
+    assert all(message_link(line) == line["chain_hash"] for line in messages)
+    assert {line["link_version"] for line in messages} == {2}
+    for field, value in (
+        ("marking", "UNMARKED"),
+        ("mentions", {"room": True}),
+        ("reply_to_seq", 9),
+    ):
+        assert message_link(messages[0] | {field: value}) != messages[0]["chain_hash"], field

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -13,6 +14,7 @@ from liaison import audit
 from liaison.audit import checkpoints as audit_checkpoints
 from liaison.audit import verify as audit_verify
 from liaison.models import AuditEvent, Exercise, Message, Room, User
+from liaison.services.messaging import send_message
 from tests.audit_helpers import (
     head_seq,
     private_checkpoint_store,
@@ -146,6 +148,53 @@ def test_a_message_altered_in_place_is_reported(uk_officer: User, room: Room) ->
     found = only_break(audit_verify.verify())
 
     assert (found.chain, found.seq, found.reason) == ("room", 2, "altered")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("marking", "OFFICIAL"),
+        ("reply_to_seq", 1),
+        ("mentions", {"users": [], "agencies": ["GACC"], "room": False}),
+        ("link_version", 1),  # claiming the older link, which covered less
+    ],
+)
+def test_a_message_s_marking_reply_or_mentions_altered_is_reported(
+    uk_officer: User, room: Room, exercise: Exercise, field: str, value: Any
+) -> None:
+    exercise.markings = ["OFFICIAL", "OFFICIAL-SENSITIVE"]
+    exercise.save(update_fields=["markings"])
+    say(uk_officer, room, "one")
+    sent = send_message(
+        sender=uk_officer,
+        room_id=room.pk,
+        client_id="marked",
+        body="two",
+        marking="OFFICIAL-SENSITIVE",
+    ).message
+    assert audit_verify.verify().ok
+    Message.objects.filter(pk=sent.pk).update(**{field: value})
+
+    found = only_break(audit_verify.verify())
+
+    assert (found.chain, found.seq, found.reason) == ("room", 2, "altered")
+
+
+def test_messages_chained_before_the_second_link_version_still_verify(
+    uk_officer: User, room: Room
+) -> None:
+    first, second = say(uk_officer, room, "one", "two")
+    # As a message stored before links covered the marking would be: its link without them.
+    Message.objects.filter(pk=first.pk).update(link_version=1, chain_hash="")
+    old = Message.objects.get(pk=first.pk)
+    old.chain_hash = audit.message_link_of(old)
+    Message.objects.filter(pk=first.pk).update(chain_hash=old.chain_hash)
+    Message.objects.filter(pk=second.pk).update(prev_hash=old.chain_hash)
+    fixed = Message.objects.get(pk=second.pk)
+    Message.objects.filter(pk=second.pk).update(chain_hash=audit.message_link_of(fixed))
+    Room.objects.filter(pk=room.pk).update(chain_head=audit.message_link_of(fixed))
+
+    assert audit_verify.verify().ok
 
 
 def test_the_last_ten_events_cut_off_are_caught_by_the_checkpoint() -> None:

@@ -73,8 +73,9 @@ def test_a_sent_message_is_stored_sealed_with_the_next_seq_chained_and_broadcast
     assert message.prev_hash == audit.GENESIS_HASH
     assert message.sender_id == uk_officer.pk
 
-    # The room's message chain is the message's record: its link binds the sender, seq and the
-    # sealed body. A send writes no row to the global audit log.
+    # The room's message chain is the message's record: its link binds the sender, seq, the
+    # sealed body, the marking, the reply and the mentions. A send writes no global audit row.
+    assert message.link_version == audit.MESSAGE_LINK_VERSION == 2
     assert message.chain_hash == audit.message_link_hash(
         prev_hash=audit.GENESIS_HASH,
         room_id=room.pk,
@@ -85,6 +86,10 @@ def test_a_sent_message_is_stored_sealed_with_the_next_seq_chained_and_broadcast
         key_version=message.key_version,
         nonce=bytes(message.nonce),
         ciphertext=bytes(message.ciphertext),
+        link_version=2,
+        marking=message.marking,
+        reply_to_seq=None,
+        mentions={},
     )
     assert AuditEvent.objects.count() == audit_before
 
@@ -130,17 +135,7 @@ def test_seqs_follow_each_other_and_every_message_links_the_room_chain(
     previous = audit.GENESIS_HASH
     for message in messages:
         assert message.prev_hash == previous
-        assert message.chain_hash == audit.message_link_hash(
-            prev_hash=previous,
-            room_id=room.pk,
-            seq=message.seq,
-            sender_id=message.sender_id,
-            created_at=message.created_at,
-            kind=message.kind,
-            key_version=message.key_version,
-            nonce=bytes(message.nonce),
-            ciphertext=bytes(message.ciphertext),
-        )
+        assert message.chain_hash == audit.message_link_of(message)
         previous = message.chain_hash
     room.refresh_from_db()
     assert room.chain_head == previous

@@ -213,6 +213,10 @@ def record_denied(
         )
 
 
+# The link version new messages are written with (``Message.link_version``).
+MESSAGE_LINK_VERSION = 2
+
+
 def message_link_hash(
     *,
     prev_hash: str,
@@ -224,14 +228,19 @@ def message_link_hash(
     key_version: int,
     nonce: bytes,
     ciphertext: bytes,
+    link_version: int = 1,
+    marking: str = "",
+    reply_to_seq: int | None = None,
+    mentions: dict[str, Any] | None = None,
 ) -> str:
     """A room's message chain link: SHA-256(prev_hash || canonical JSON of the message).
 
     The body enters as the digest of its ciphertext, so the chain proves the stored message was
     not altered or removed without revealing (or needing) its text, and still verifies after
-    crypto-shredding.
+    crypto-shredding. From ``link_version`` 2 (``MESSAGE_LINK_VERSION``) the link also covers
+    the marking, the seq replied to and the mentions, the message's whole record.
     """
-    fields = {
+    fields: dict[str, Any] = {
         "room": room_id,
         "seq": seq,
         "sender": sender_id,
@@ -240,7 +249,33 @@ def message_link_hash(
         "key_version": key_version,
         "body_digest": hashlib.sha256(bytes(nonce) + bytes(ciphertext)).hexdigest(),
     }
+    if link_version >= 2:
+        fields |= {
+            "v": link_version,
+            "marking": marking,
+            "reply_to": reply_to_seq,
+            "mentions": mentions or {},
+        }
     return hashlib.sha256(prev_hash.encode() + canonical(fields)).hexdigest()
+
+
+def message_link_of(message: Any) -> str:
+    """The link of a ``Message`` (or anything with its fields) as its own version defines it."""
+    return message_link_hash(
+        prev_hash=message.prev_hash,
+        room_id=message.room_id,
+        seq=message.seq,
+        sender_id=message.sender_id,
+        created_at=message.created_at,
+        kind=message.kind,
+        key_version=message.key_version,
+        nonce=message.nonce,
+        ciphertext=message.ciphertext,
+        link_version=message.link_version,
+        marking=message.marking,
+        reply_to_seq=message.reply_to_seq,
+        mentions=message.mentions,
+    )
 
 
 # --- reading the chain back, fast (verification) ---------------------------------------------

@@ -102,6 +102,14 @@ def message_link(message: dict[str, Any]) -> str:
         "key_version": message["key_version"],
         "body_digest": message["body_digest"],
     }
+    version = message.get("link_version", 1)
+    if version >= 2:  # as liaison.audit.chain.message_link_hash
+        fields |= {
+            "v": version,
+            "marking": message["marking"],
+            "reply_to": message["reply_to_seq"],
+            "mentions": message["mentions"] or {},
+        }
     return hashlib.sha256(str(message["prev_hash"]).encode() + canonical(fields)).hexdigest()
 
 

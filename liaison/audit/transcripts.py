@@ -189,6 +189,9 @@ def message_entry(
         "attachments": attachments,
         "key_version": message.key_version,
         "body_digest": hashlib.sha256(bytes(message.nonce) + bytes(message.ciphertext)).hexdigest(),
+        "link_version": message.link_version,
+        "marking": message.marking,
+        "mentions": message.mentions,
         "prev_hash": message.prev_hash,
         "chain_hash": message.chain_hash,
     }

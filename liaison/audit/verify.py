@@ -52,6 +52,10 @@ MESSAGE_FIELDS = (
     "ciphertext",
     "prev_hash",
     "chain_hash",
+    "link_version",
+    "marking",
+    "reply_to_seq",
+    "mentions",
 )
 
 
@@ -357,7 +361,9 @@ def _verify_room(
         )
         if not rows:
             break
-        for seq, sender_id, created_at, kind, key_version, nonce, ciphertext, prev, stored in rows:
+        for row in rows:
+            seq, sender_id, created_at, kind, key_version, nonce, ciphertext, prev, stored = row[:9]
+            link_version, marking, reply_to_seq, mentions = row[9:]
             if seq != last_seq + 1:
                 broken(
                     last_seq + 1,
@@ -396,6 +402,10 @@ def _verify_room(
                 key_version=key_version,
                 nonce=nonce,
                 ciphertext=ciphertext,
+                link_version=link_version,
+                marking=marking,
+                reply_to_seq=reply_to_seq,
+                mentions=mentions,
             )
             if computed != stored:
                 broken(seq, "altered", f"message {seq} no longer matches its chain hash.")

@@ -44,6 +44,11 @@ class Message(models.Model):
     )
     prev_hash = models.CharField(max_length=64)
     chain_hash = models.CharField(max_length=64)
+    # What the link hashes (``audit.message_link_hash``): 1, the body, sender, kind and time;
+    # 2 (every message since sends stopped writing an audit row each), also the marking, the
+    # seq it replies to and the mentions. Changing it breaks the link like any other field.
+    # A database default too: a server still running the previous release keeps inserting.
+    link_version = models.PositiveSmallIntegerField(default=1, db_default=1)
 
     class Meta:
         ordering = ["room_id", "seq"]

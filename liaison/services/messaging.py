@@ -214,18 +214,6 @@ def _store_message(
             raise RoomClosed(
                 _("This room's content was destroyed; it takes no new messages.")
             ) from None
-        created_at = timezone.now()
-        chain_hash = audit.message_link_hash(
-            prev_hash=room.chain_head,
-            room_id=room.pk,
-            seq=seq,
-            sender_id=sender.pk,
-            created_at=created_at,
-            kind=kind,
-            key_version=sealed.key_version,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
-        )
         message = Message(
             room=room,
             seq=seq,
@@ -238,10 +226,11 @@ def _store_message(
             reply_to_seq=reply_to,
             mentions=mentioned.declared if mentioned else {},
             marking=marking,
-            created_at=created_at,
+            created_at=timezone.now(),
             prev_hash=room.chain_head,
-            chain_hash=chain_hash,
+            link_version=audit.MESSAGE_LINK_VERSION,
         )
+        message.chain_hash = audit.message_link_of(message)
         room_append.append_message(message)
         # The chain link is the message's record (no audit row per message: that one global
         # lock serialised every room's sends); signed checkpoints bind the room's head.
