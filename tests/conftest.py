@@ -35,6 +35,15 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 # hold the test database open at teardown. Tests close every connection after use.
 settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# A parallel run (``pytest -n``) gives each worker its own database, where ids repeat: each
+# also needs its own Redis channel and counter prefix, or one worker's room events reach
+# another's sockets. The daphne workers the tests start inherit it from the environment.
+if os.environ.get("PYTEST_XDIST_WORKER") and settings.REDIS_URL:
+    _prefix = f"{settings.CHANNEL_LAYER_PREFIX}-{os.environ['PYTEST_XDIST_WORKER']}"
+    os.environ["LIAISON_CHANNEL_PREFIX"] = _prefix
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = _prefix
+    if "KEY_PREFIX" in settings.CACHES["ratelimit"]:
+        settings.CACHES["ratelimit"]["KEY_PREFIX"] = f"{_prefix}:limits"
 
 
 # --- services: what the suite runs against, and no silent skips in CI ---------------------------
