@@ -1,10 +1,10 @@
-"""Appending a message to a room in three statements whose SQL is built once per process.
+"""Appending a message to a room with SQL built once per process.
 
 A send is the busiest write there is. Profiled under load, compiling the ORM's
 ``select_for_update().select_related("exercise")`` and ``Message.objects.create`` cost more CPU
 than PostgreSQL spent running them, and reading the newest key took a round trip of its own.
-Here the room row comes back locked with everything the append reads, the message goes in
-with one prepared INSERT, and the room's head moves with one UPDATE.
+Here the room row comes back locked with everything the append reads (one statement), then the
+message goes in and the room's head moves (one statement on PostgreSQL, two elsewhere).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class RoomForAppend:
 
 @functools.cache
 def _sql(vendor: str, locks: bool) -> str:
+    # ``vendor`` keys the cache: identifiers are quoted the database's way.
     quote = connection.ops.quote_name
     room, exercise, key = Room._meta, Exercise._meta, RoomKey._meta
     room_columns = [f"r.{quote(room.get_field(name).column)}" for name in ROOM_FIELDS]
