@@ -58,11 +58,15 @@ def _fresh_in_exercise(room_id: int):
     )
 
 
-def online_user_ids(room_id: int) -> list[int]:
+def online_sockets(room_id: int) -> dict[int, int]:
     """Members with an open socket in any room of the room's exercise, on any server process
-    (auditors not shown)."""
+    (auditors not shown), with how many sockets each: one read."""
     online = _fresh_in_exercise(room_id).exclude(user__role=Role.AUDITOR)
-    return sorted(set(online.values_list("user_id", flat=True)))
+    return dict(online.order_by().values_list("user_id").annotate(sockets=Count("id")))
+
+
+def online_user_ids(room_id: int) -> list[int]:
+    return sorted(online_sockets(room_id))
 
 
 def _delta(room_id: int, epoch: int, user_id: int, **change: list[int]) -> None:
@@ -100,13 +104,7 @@ def join(
         )
         # Who is online and with how many sockets, in one read: the joining person's count
         # says whether this socket brought them online.
-        sockets = dict(
-            _fresh_in_exercise(room_id)
-            .exclude(user__role=Role.AUDITOR)
-            .order_by()
-            .values_list("user_id")
-            .annotate(sockets=Count("id"))
-        )
+        sockets = online_sockets(room_id)
         if sockets.get(user.pk) == 1:
             _delta(room_id, epoch, user.pk, joined=[user.pk])
     return sorted(sockets)
