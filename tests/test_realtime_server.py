@@ -122,3 +122,43 @@ def test_daphne_walks_its_connections_every_few_seconds_not_every_tick(
     fake.application_checker()
     assert fake.connections == {}
     assert scheduled == [1] * ticks  # the timer keeps its one-second tick
+
+
+def test_autobahn_builds_its_debug_text_only_when_it_is_shown() -> None:
+    from autobahn.websocket import protocol
+
+    from liaison.realtime import server
+
+    assert server.format_debug_text_only_when_shown()
+    assert server.format_debug_text_only_when_shown()  # idempotent
+    deferred = protocol.pformat([("autoPingInterval", 20, "Factory")])
+    assert isinstance(deferred, server._PrettyWhenShown)
+    assert str(deferred) == "[('autoPingInterval', 20, 'Factory')]"
+    assert f"\n{deferred}" == "\n[('autoPingInterval', 20, 'Factory')]"
+    timings = protocol.Timings()
+    timings.track("opened")
+    assert str(timings).startswith("{'opened':")  # the one caller that needs a str gets one
+
+
+def test_a_frame_for_a_client_that_has_gone_is_dropped_not_raised() -> None:
+    from daphne.ws_protocol import WebSocketProtocol
+
+    from liaison.realtime import server
+
+    assert server.drop_frames_for_departed_clients()
+    sent: list[bytes] = []
+
+    class Departed(WebSocketProtocol):
+        def __init__(self, state: int) -> None:
+            self.state = state
+            self.client_addr = ("192.0.2.1", 50000)
+
+        def sendMessage(self, payload: bytes, isBinary: bool = False) -> None:
+            if self.state != self.STATE_OPEN:
+                raise AssertionError("sent on a closed protocol")
+            sent.append(payload)
+
+    Departed(WebSocketProtocol.STATE_OPEN).serverSend("kept")
+    Departed(WebSocketProtocol.STATE_CLOSING).serverSend("dropped")
+    Departed(WebSocketProtocol.STATE_CLOSED).serverSend("dropped", True)
+    assert sent == [b"kept"]
