@@ -9,10 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django behind the request-body limits (413 before a body is read; the upload streamed).
 django_asgi_app = asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from liaison.logging import redact_server_access_log  # noqa: E402
+from liaison.realtime.cookies import SessionKeyMiddleware  # noqa: E402
 from liaison.realtime.origins import SameOriginValidator  # noqa: E402
 from liaison.realtime.routing import websocket_urlpatterns  # noqa: E402
 from liaison.realtime.server import tune_daphne  # noqa: E402
@@ -25,7 +25,7 @@ redact_server_access_log()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(SessionKeyMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -131,13 +131,24 @@ def access_room(user: User, room_id: object) -> RoomAccess:
     room = (
         Room.objects.select_related("exercise").filter(pk=ident).first() if _usable(user) else None
     )
-    if room is None:
-        raise AccessDenied(target_type="room", target_id=str(ident))
+    membership = None
+    if room is not None and user.role != Role.AUDITOR:
+        membership = current_membership(user, room.exercise_id)
+    return room_access_of(user, ident, room=room, membership=membership)
+
+
+def room_access_of(
+    user: User, room_id: int, *, room: Room | None, membership: Membership | None
+) -> RoomAccess:
+    """The rule of ``access_room``, for rows the caller has read already (a socket's admission
+    reads them with its session in one statement): ``room`` with its exercise, and the user's
+    current ``membership`` of that exercise."""
+    if room is None or not _usable(user):
+        raise AccessDenied(target_type="room", target_id=str(room_id))
     if user.role == Role.AUDITOR:
         return RoomAccess(room=room, membership=None)
-    membership = current_membership(user, room.exercise_id)
     if membership is None or room.exercise.status not in MEMBER_VISIBLE_STATUSES:
-        raise AccessDenied(target_type="room", target_id=str(ident))
+        raise AccessDenied(target_type="room", target_id=str(room_id))
     return RoomAccess(room=room, membership=membership)
 
 

@@ -10,9 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.models import Session
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
@@ -210,31 +208,6 @@ def test_a_password_changed_elsewhere_voids_the_socket_session(
     uk_officer.set_password("another-long-password-77")
     uk_officer.save()
     assert problem_of(uk_officer, client) == sessions.CREDENTIALS_CHANGED
-
-
-@pytest.mark.django_db
-def test_the_session_the_handshake_read_is_checked_without_reading_it_again(
-    client: Client, uk_officer: User, gz_officer: User, login_as: Any
-) -> None:
-    login_as(client, uk_officer)
-    key = client.session.session_key
-    handshake = sessions.session_store(key)
-    assert handshake.get("_auth_user_id")  # read, as the handshake left it
-    with CaptureQueriesContext(connection) as queries:
-        problem, row = sessions.socket_session(
-            user_id=uk_officer.pk, session_key=key, loaded=handshake
-        )
-    assert (problem, row.user, row.user.agency) == (None, uk_officer, uk_officer.agency)
-    assert not [q for q in queries.captured_queries if "django_session" in q["sql"]]
-    # The handshake's session proves nothing about another person, nor about another key.
-    assert sessions.socket_session(user_id=gz_officer.pk, session_key=key, loaded=handshake)[0] == (
-        sessions.OTHER_USER
-    )
-    Session.objects.filter(session_key=key).delete()
-    other = sessions.session_store("not-the-same-key")
-    assert sessions.socket_session(user_id=uk_officer.pk, session_key=key, loaded=other)[0] == (
-        sessions.SESSION_GONE
-    )
 
 
 @pytest.mark.django_db

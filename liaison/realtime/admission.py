@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from liaison import access, audit, payloads
 from liaison.errors import AccessDenied, LiaisonError
-from liaison.models import Presence, User
+from liaison.models import User, UserSession
 from liaison.realtime import presence
+from liaison.realtime.standing import MAX_SESSION_KEY_CHARS, Standing, read_standing
 from liaison.services import sessions
-
-if TYPE_CHECKING:
-    from django.contrib.sessions.backends.base import SessionBase
 
 CLOSE_NOT_AUTHENTICATED = 4401
 # Not a member, removed, or no such room: one answer, so a close code never tells whether a
@@ -71,8 +68,35 @@ class Admission:
     grant: SocketGrant | None = None
     user: User | None = None
     online: list[int] = field(default_factory=list)
+    # Set when this socket brought the person online: told to the exercise by the caller.
+    came_online: presence.Change | None = None
     # Set when the refusal is temporary (4429): seconds after which to try again.
     retry_after: int | None = None
+
+
+# Who each session key belongs to, as admissions found it: a key never changes hands (signing
+# in issues a new one). It only picks the person's group a socket joins before its grant is
+# read, saving a round trip; the grant's own read checks that the session is still theirs.
+_owners: dict[str, int] = {}
+MAX_KNOWN_OWNERS = 20_000
+
+
+def known_owner(session_key: str | None) -> int | None:
+    return _owners.get(session_key) if session_key else None
+
+
+def _remember_owner(session_key: str, user_id: int) -> None:
+    if len(_owners) >= MAX_KNOWN_OWNERS:
+        _owners.clear()
+    _owners[session_key] = user_id
+
+
+def session_owner(*, session_key: str | None) -> int | None:
+    """Whose session this is (``None``: no open session by that key), before its grant is read."""
+    if not session_key or len(session_key) > MAX_SESSION_KEY_CHARS:
+        return None
+    rows = UserSession.objects.filter(session_key=session_key, ended_at__isnull=True)
+    return rows.values_list("user_id", flat=True).first()
 
 
 def socket_cap_retry_seconds() -> int:
@@ -80,28 +104,22 @@ def socket_cap_retry_seconds() -> int:
     return int(3 * presence.refresh_seconds() + 5)
 
 
-def _at_socket_cap(user: User) -> bool:
-    """Whether the person already holds the most open room sockets allowed, on every worker
-    together (counted from the presence rows, which die with a stopped worker)."""
-    cap = settings.LIAISON_WS_MAX_SOCKETS_PER_USER
-    if cap <= 0:
-        return False
-    # One connect of this person at a time decides, so two cannot both take the last place.
-    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
-    fresh = Presence.objects.filter(user=user, last_seen_at__gte=presence.stale_before())
-    return fresh.count() >= cap
-
-
-def _grant(
-    user_id: int, room_id: int, session_key: str | None, loaded: SessionBase | None = None
-) -> Admission:
-    """The socket's grant as the database says now, or the code to close it with. The person
-    is read with the session (fresh, with their agency)."""
-    problem, row = sessions.socket_session(user_id=user_id, session_key=session_key, loaded=loaded)
+def _grant(standing: Standing, room_id: int, session_key: str, user_id: int | None) -> Admission:
+    """The socket's grant as the database says now (``standing``), or the code to close it
+    with. Raises ``AccessDenied`` for a signed-in person the room refuses."""
+    problem = sessions.socket_session_problem_of(
+        data=standing.session_data,
+        row=standing.tracked,
+        user_id=user_id,
+        confirmed_totp_ids=standing.confirmed_totp_ids,
+    )
+    row = standing.tracked
     if problem is not None or row is None:
         return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=problem or "")
     user = row.user
-    room_access = access.access_room(user, room_id)
+    room_access = access.room_access_of(
+        user, room_id, room=standing.room, membership=standing.membership
+    )
     try:
         access.require_can_post(room_access)
         can_post = True
@@ -127,54 +145,71 @@ def _grant(
 
 
 def admit_socket(
-    *,
-    user: User,
-    room_id: int,
-    session_key: str | None,
-    channel_name: str,
-    ip: str | None,
-    session: SessionBase | None = None,
+    *, session_key: str | None, user_id: int, room_id: int, channel_name: str, ip: str | None
 ) -> Admission:
-    """Decide whether a socket may stay open in the room; if so, mark the person online.
-    A refusal of a signed-in person is audited. ``session``: the one the handshake read."""
-    if user is None or not user.is_authenticated:
-        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason="not authenticated")
+    """Decide whether a socket of ``user_id`` (the session's owner, as ``session_owner`` found)
+    may stay open in the room; if so, mark the person online. The session, the person and the
+    room are read in one statement; a refusal of a signed-in person is audited."""
+    if not session_key:
+        return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=sessions.NO_SESSION)
+    standing = read_standing(session_key=session_key, room_id=room_id)
     try:
-        admission = _grant(user.pk, room_id, session_key, loaded=session)
+        admission = _grant(standing, room_id, session_key, user_id=user_id)
     except AccessDenied as error:
-        audit.record_denied(actor=user, error=error, ip=ip, via="ws", path=f"/ws/rooms/{room_id}/")
+        audit.record_denied(
+            actor=standing.user, error=error, ip=ip, via="ws", path=f"/ws/rooms/{room_id}/"
+        )
         return Admission(close_code=CLOSE_FORBIDDEN, reason="not a member or no such room")
     if admission.grant is None or admission.user is None:
         return admission
     grant, user = admission.grant, admission.user
-    with transaction.atomic():
-        if _at_socket_cap(user):
-            return Admission(
-                close_code=CLOSE_RATE_LIMITED,
-                reason="too many open sockets",
-                user=user,
-                retry_after=socket_cap_retry_seconds(),
-            )
-        online = presence.join(
+    _remember_owner(session_key, user.pk)
+    joined = presence.join(
+        user_id=user.pk,
+        room_id=grant.room_id,
+        exercise_id=grant.exercise_id,
+        channel_name=channel_name,
+        session_key=session_key,
+        socket_cap=settings.LIAISON_WS_MAX_SOCKETS_PER_USER,
+    )
+    if joined is None:
+        return Admission(
+            close_code=CLOSE_RATE_LIMITED,
+            reason="too many open sockets",
             user=user,
-            room_id=grant.room_id,
-            epoch=grant.epoch,
-            channel_name=channel_name,
-            session_key=session_key,
+            retry_after=socket_cap_retry_seconds(),
         )
-    return Admission(grant=grant, user=user, online=online)
+    return Admission(grant=grant, user=user, online=joined.online, came_online=joined.change)
 
 
 def recheck_socket(*, user: User, grant: SocketGrant) -> SocketGrant | int:
     """The grant again, from the database, after the room's epoch moved or a grant-change
     event: the refreshed grant, or the code to close the socket with."""
+    if not grant.session_key:
+        return CLOSE_NOT_AUTHENTICATED
+    standing = read_standing(session_key=grant.session_key, room_id=grant.room_id)
     try:
-        admission = _grant(user.pk, grant.room_id, grant.session_key)
+        admission = _grant(standing, grant.room_id, grant.session_key, user_id=user.pk)
     except AccessDenied:
         return CLOSE_FORBIDDEN
     if admission.grant is None:
         return admission.close_code or CLOSE_NOT_AUTHENTICATED
     return admission.grant
+
+
+def socket_person(*, session_key: str | None) -> User | int:
+    """Who a socket without a room (attention, a refused path) belongs to, by the same session
+    rule as a room socket: the person, or the code to close it with."""
+    standing = read_standing(session_key=session_key, room_id=None)
+    problem = sessions.socket_session_problem_of(
+        data=standing.session_data,
+        row=standing.tracked,
+        user_id=None,
+        confirmed_totp_ids=standing.confirmed_totp_ids,
+    )
+    if problem is not None or standing.user is None:
+        return CLOSE_NOT_AUTHENTICATED
+    return standing.user
 
 
 def session_deadline(*, user_id: int, session_key: str | None) -> dt.datetime | int:
@@ -189,6 +224,7 @@ def session_deadline(*, user_id: int, session_key: str | None) -> dt.datetime | 
     return deadline
 
 
-def release_socket(*, channel_name: str) -> None:
-    """The socket closed: the person is offline here (maybe still online elsewhere)."""
-    presence.leave(channel_name=channel_name)
+def release_socket(*, channel_name: str) -> presence.Change | None:
+    """The socket closed: the person is offline here (maybe still online elsewhere); the
+    change to tell the exercise if this was their last socket in it."""
+    return presence.leave(channel_name=channel_name)

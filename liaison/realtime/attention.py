@@ -59,15 +59,15 @@ class AttentionConsumer(AsyncWebsocketConsumer):
         # Room events and anything else heard on user.<id> are not this socket's business.
 
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
-        session = self.scope.get("session")
-        self.session_key: str | None = getattr(session, "session_key", None) if session else None
+        self.session_key: str | None = self.scope.get("session_key")
         self.joined: set[str] = set()
         self.watchdog: asyncio.Task[None] | None = None
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
-            await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
+        person = await db.call(admission.socket_person, session_key=self.session_key)
+        if isinstance(person, int):
+            await self.shut(person)
             return
+        self.user = person
         cap = settings.LIAISON_WS_MAX_SOCKETS_PER_USER
         if cap > 0 and _open.get(self.user.pk, 0) >= cap:
             await self.shut(admission.CLOSE_RATE_LIMITED)

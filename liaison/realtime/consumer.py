@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from liaison import audit, events, metrics
 from liaison.errors import AccessDenied, GrantOutdated, Invalid, LiaisonError, PermissionDenied
 from liaison.languages import socket_language
-from liaison.realtime import admission, db, frames, sockets
+from liaison.realtime import admission, db, frames, presence_deltas, sockets
 from liaison.realtime.admission import SocketGrant
 from liaison.realtime.limits import frame_rate, retry_after_seconds
 from liaison.services import acknowledgements, messaging, reading, sessions
@@ -75,9 +75,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.room_id: int = int(self.scope["url_route"]["kwargs"]["room_id"])
-        self.user = self.scope.get("user")
-        session = self.scope.get("session")
-        self.session_key: str | None = getattr(session, "session_key", None) if session else None
+        self.user = None
+        self.session_key: str | None = self.scope.get("session_key")
         self.joined: list[str] = []
         self.tasks: list[asyncio.Task[None]] = []
         # (when it arrived, text, bytes): a send that waited too long is refused, not stored late.
@@ -92,21 +91,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.ip: str | None = client[0]
         # Accept first so the browser sees our close code; a refused handshake shows only 1006.
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
+        owner = admission.known_owner(self.session_key) or await db.call(
+            admission.session_owner, session_key=self.session_key
+        )
+        if owner is None:
             await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
             return
         # Join the groups before reading the grant, so no event committed after it is missed.
-        for group in (events.room_group(self.room_id), events.user_group(self.user.pk)):
+        for group in (events.room_group(self.room_id), events.user_group(owner)):
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
         admitted = await db.call(
             admission.admit_socket,
-            user=self.user,
-            room_id=self.room_id,
             session_key=self.session_key,
+            user_id=owner,
+            room_id=self.room_id,
             channel_name=self.channel_name,
             ip=self.ip,
-            session=session,
         )
         if admitted.grant is None:
             if admitted.retry_after is not None:  # too many open sockets: say when to retry
@@ -120,6 +121,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Error frames in the reader's language, here and on the tasks started below.
         translation.activate(socket_language(self.user, self.scope))
         sockets.opened(self)
+        presence_deltas.note(admitted.came_online)
         await self.send_frame({"type": "presence", "online": admitted.online})
         self.tasks = [asyncio.create_task(self.work()), asyncio.create_task(self.watch())]
         await self.drain_parked()
@@ -136,7 +138,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.grant = None
             if not sockets.STOPPING:
                 with contextlib.suppress(Exception):
-                    await db.call(admission.release_socket, channel_name=self.channel_name)
+                    presence_deltas.note(
+                        await db.call(admission.release_socket, channel_name=self.channel_name)
+                    )
             frame_rate.forget_idle(self.user.pk)
 
     async def shut(self, code: int) -> None:

@@ -32,9 +32,9 @@ class RefusedSocket(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first so the client sees the close code, as the room socket does.
         await self.accept()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=admission.CLOSE_NOT_AUTHENTICATED)
+        user = await db.call(admission.socket_person, session_key=self.scope.get("session_key"))
+        if isinstance(user, int):
+            await self.close(code=user)
             return
         client = self.scope.get("client") or [None]
         await db.call(

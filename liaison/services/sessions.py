@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import import_module
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -112,44 +113,64 @@ def socket_session_problem(*, user_id: int, session_key: str | None) -> str | No
 
 
 def socket_session(
-    *, user_id: int, session_key: str | None, loaded: SessionBase | None = None
+    *, user_id: int, session_key: str | None
 ) -> tuple[str | None, UserSession | None]:
     """The socket's session check and, when it passes, its tracked row with the person and
     their agency (the socket's deadlines come from it, so a caller needs no second read).
 
-    Consumers call it on connect and when a grant or a deadline is due. It only reads; the
-    session itself is ended by the next HTTP request or by whoever revokes it. ``loaded``: the
-    session the handshake has just read (its data is not read again); later checks read it
-    afresh.
+    Consumers call it when a deadline is due. It only reads; the session itself is ended by the
+    next HTTP request or by whoever revokes it. A socket's admission reads the same rows with
+    its room in one statement (``realtime/standing.py``) and applies the same rule.
     """
     if not session_key:
         return NO_SESSION, None
-    if loaded is not None and loaded.session_key == session_key:
-        data = dict(loaded.items())
-    else:
-        data = session_store(session_key).load()
-    if not data:
-        return SESSION_GONE, None
-    if str(data.get(SESSION_KEY)) != str(user_id):
-        return OTHER_USER, None
+    data = session_store(session_key).load()
     row = (
         UserSession.objects.filter(session_key=session_key)
         .select_related("user", "user__agency")
         .first()
     )
-    if row is None or row.user_id != user_id:
-        return SESSION_ENDED, None
+    problem = socket_session_problem_of(data=data, row=row, user_id=user_id)
+    return problem, row if problem is None else None
+
+
+def socket_session_problem_of(
+    *,
+    data: dict[str, Any],
+    row: UserSession | None,
+    user_id: int | None,
+    confirmed_totp_ids: set[int] | None = None,
+) -> str | None:
+    """The rule of a socket's session, for rows already read: ``None`` if the session data and
+    its tracked ``row`` (with ``row.user``) are still good for ``user_id`` (``None``: whoever
+    the session belongs to). ``confirmed_totp_ids``: the person's confirmed authenticators, when
+    the caller read them with the rest."""
+    if not data:
+        return SESSION_GONE
+    owner = str(data.get(SESSION_KEY))
+    if user_id is not None and owner != str(user_id):
+        return OTHER_USER
+    if row is None or str(row.user_id) != owner:
+        return SESSION_ENDED
     user = row.user
     problem = tracked_session_problem(row, user=user)
     if problem is not None:
-        return problem, None
+        return problem
     if data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS:
-        return SESSION_ENDED, None
+        return SESSION_ENDED
     if not constant_time_compare(str(data.get(HASH_SESSION_KEY, "")), user.get_session_auth_hash()):
-        return CREDENTIALS_CHANGED, None
-    if not twofactor.session_is_verified(user=user, session_data=data):
-        return NOT_VERIFIED, None
-    return None, row
+        return CREDENTIALS_CHANGED
+    verified = twofactor.session_is_verified(
+        user=user, session_data=data, confirmed_totp_ids=confirmed_totp_ids
+    )
+    if not verified:
+        return NOT_VERIFIED
+    return None
+
+
+def decode_session(session_key: str, session_data: str) -> dict[str, Any]:
+    """A session's stored data, decoded as the session engine would (``{}`` if tampered)."""
+    return session_store(session_key).decode(session_data)
 
 
 def socket_session_deadline(*, session_key: str | None) -> dt.datetime | None:

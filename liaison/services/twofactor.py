@@ -81,11 +81,18 @@ def has_two_factor(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def session_is_verified(*, user: User, session_data: dict[str, Any]) -> bool:
-    """Whether a session's data shows a passed second factor with a current device of ``user``."""
+def session_is_verified(
+    *, user: User, session_data: dict[str, Any], confirmed_totp_ids: set[int] | None = None
+) -> bool:
+    """Whether a session's data shows a passed second factor with a current device of ``user``.
+    ``confirmed_totp_ids``: the person's confirmed authenticators, when the caller has read them
+    already (a socket's admission); otherwise the device is read."""
     persistent_id = session_data.get(DEVICE_ID_SESSION_KEY)
     if not persistent_id:
         return False
+    label, _, ident = str(persistent_id).rpartition("/")
+    if confirmed_totp_ids is not None and label == TOTPDevice.model_label() and ident.isdigit():
+        return int(ident) in confirmed_totp_ids
     device = Device.from_persistent_id(str(persistent_id))
     return device is not None and device.user_id == user.pk and bool(device.confirmed)
 
