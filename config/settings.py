@@ -462,7 +462,8 @@ LIAISON_SYNC_PAGE_SIZE = 100
 # Each server process refreshes its sockets' presence rows this often (seconds), one statement.
 LIAISON_WS_PRESENCE_REFRESH_SECONDS = env_int("LIAISON_WS_PRESENCE_REFRESH_SECONDS", 20)
 # People coming online or going offline are told to an exercise's sockets at most once in this
-# window (milliseconds) per server process: the first change at once, later ones together.
+# window (milliseconds) per server process: the first change at once, later ones together
+# (0: every change at once).
 LIAISON_WS_PRESENCE_WINDOW_MS = env_int("LIAISON_WS_PRESENCE_WINDOW_MS", 1000)
 # Database threads of the real-time seam per process (sends and reads of different rooms run
 # side by side); sends beyond LIAISON_WS_MAX_PENDING waiting for one are answered with

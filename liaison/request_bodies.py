@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import io
 import json
 import sys
@@ -75,14 +76,22 @@ class BodyRule:
     streamed: bool
 
 
+@functools.lru_cache(maxsize=1024)
+def _view_at(path: str, urlconf: str) -> Any:
+    """The view a path resolves to (``None``: no route), remembered: every request and every
+    WebSocket handshake asks before its body is read, and a path that matches no route (every
+    ``/ws/`` path) walks the whole URL map to find that out."""
+    try:
+        return resolve(path, urlconf).func
+    except Exception:  # no such route, or a path the resolver cannot take: the strict default
+        return None
+
+
 def body_rule(path: str, *, root_path: str = "") -> BodyRule:
     """What the route at ``path`` (percent-decoded, as ASGI's ``scope["path"]``) accepts."""
     if root_path and path.startswith(root_path):
         path = path[len(root_path) :] or "/"
-    try:
-        view = resolve(path).func
-    except Exception:  # no such route, or a path the resolver cannot take: the strict default
-        return BodyRule(default_max_bytes(), streamed=False)
+    view = _view_at(path, settings.ROOT_URLCONF)
     max_bytes = getattr(view, "max_body_bytes", None)
     if max_bytes is None:
         return BodyRule(default_max_bytes(), streamed=False)

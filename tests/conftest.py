@@ -35,6 +35,12 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 # hold the test database open at teardown. Tests close every connection after use.
 settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Presence changes are told at most once per window, doubling while they keep coming (1 s to
+# 8 s in production). Tests open and close sockets in quick succession and expect each change
+# in turn, so here every change is told at once (a window of 0);
+# ``test_realtime_presence_deltas.py`` tests the windows with its own.
+os.environ["LIAISON_WS_PRESENCE_WINDOW_MS"] = "0"
+settings.LIAISON_WS_PRESENCE_WINDOW_MS = 0
 # A parallel run (``pytest -n``) gives each worker its own database, where ids repeat: each
 # also needs its own Redis channel and counter prefix, or one worker's room events reach
 # another's sockets. The daphne workers the tests start inherit it from the environment.

@@ -70,9 +70,30 @@ async def test_the_first_change_goes_at_once_and_later_ones_together_after_the_w
     both = {"type": "presence", "joined": [gz_officer.pk], "left": [uk_officer.pk]}
     assert await here() == both
     assert await there() == both
-    assert loop.time() - started >= WINDOW_MS / 1000
+    second_told = loop.time()
+    assert second_told - started >= WINDOW_MS / 1000
     with pytest.raises(TimeoutError):
-        await here(timeout=WINDOW_MS / 1000 * 1.5)
+        await here(timeout=WINDOW_MS / 1000 * 1.2)
+
+    # Changes kept coming: the next window is twice as long.
+    presence_deltas.note(await database_sync_to_async(presence.leave)(channel_name="b1"))
+    assert await here() == {"type": "presence", "left": [gz_officer.pk]}
+    assert loop.time() - second_told >= 2 * WINDOW_MS / 1000 - 0.1  # counted from the telling
+    assert await there() == {"type": "presence", "left": [gz_officer.pk]}
+
+
+async def test_a_quiet_window_brings_the_first_window_back(room: Room, uk_officer: User) -> None:
+    here = await _listen(room)
+    loop = asyncio.get_running_loop()
+    presence_deltas.note(await database_sync_to_async(_join)(uk_officer, room, "a1"))
+    await here()
+    presence_deltas.note(await database_sync_to_async(presence.leave)(channel_name="a1"))
+    await here()  # after one window; the next would be twice as long
+    await asyncio.sleep(2 * WINDOW_MS / 1000 + 0.1)  # quiet
+    started = loop.time()
+    presence_deltas.note(await database_sync_to_async(_join)(uk_officer, room, "a2"))
+    assert await here() == {"type": "presence", "joined": [uk_officer.pk]}
+    assert loop.time() - started < WINDOW_MS / 1000
 
 
 async def test_a_batch_says_the_state_when_told_not_the_order_of_changes(
@@ -95,3 +116,16 @@ async def test_nothing_changed_tells_nothing(room: Room) -> None:
     presence_deltas.note(None)
     with pytest.raises(TimeoutError):
         await here(timeout=0.3)
+
+
+async def test_a_window_of_zero_tells_every_change_at_once(
+    room: Room, uk_officer: User, gz_officer: User, settings: Any
+) -> None:
+    settings.LIAISON_WS_PRESENCE_WINDOW_MS = 0
+    here = await _listen(room)
+    presence_deltas.note(await database_sync_to_async(_join)(uk_officer, room, "a1"))
+    assert await here(timeout=0.5) == {"type": "presence", "joined": [uk_officer.pk]}
+    presence_deltas.note(await database_sync_to_async(_join)(gz_officer, room, "b1"))
+    assert await here(timeout=0.5) == {"type": "presence", "joined": [gz_officer.pk]}
+    presence_deltas.note(await database_sync_to_async(presence.leave)(channel_name="a1"))
+    assert await here(timeout=0.5) == {"type": "presence", "left": [uk_officer.pk]}

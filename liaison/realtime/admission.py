@@ -96,7 +96,10 @@ def session_owner(*, session_key: str | None) -> int | None:
     if not session_key or len(session_key) > MAX_SESSION_KEY_CHARS:
         return None
     rows = UserSession.objects.filter(session_key=session_key, ended_at__isnull=True)
-    return rows.values_list("user_id", flat=True).first()
+    owner = rows.values_list("user_id", flat=True).first()
+    if owner is not None:
+        _remember_owner(session_key, owner)
+    return owner
 
 
 def socket_cap_retry_seconds() -> int:

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from liaison import events
-from liaison.realtime import admission, db
+from liaison.realtime import admission, db, sockets
 from liaison.services import attention
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ class AttentionConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         name = str(message.get("type", "")).replace(".", "_")
-        if name.startswith("websocket_"):
-            await super().dispatch(message)
+        if name in sockets.WEBSOCKET_HANDLERS:  # no Channels database hop, as a room socket
+            await getattr(self, name)(message)
         elif self.state is None or self.closing:
             return
         elif name == "attention_activity":

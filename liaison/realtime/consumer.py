@@ -45,6 +45,25 @@ CONTROL_HANDLERS = frozenset(
 )
 
 
+# Lookups of a session's owner under way: the sockets of one person opening together (a browser
+# restoring its tabs, everyone reconnecting after a restart) wait on one read, not one each.
+_owner_lookups: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[int | None]] = {}
+
+
+async def session_owner(session_key: str | None) -> int | None:
+    """Whose session this is, from this process's memory or one database read at a time."""
+    known = admission.known_owner(session_key)
+    if known is not None or not session_key:
+        return known
+    key = (asyncio.get_running_loop(), session_key)
+    lookup = _owner_lookups.get(key)
+    if lookup is None:
+        lookup = asyncio.ensure_future(db.call(admission.session_owner, session_key=session_key))
+        _owner_lookups[key] = lookup
+        lookup.add_done_callback(lambda _: _owner_lookups.pop(key, None))
+    return await asyncio.shield(lookup)
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     """One socket in one room, for one signed-in user.
 
@@ -57,17 +76,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
     closing = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Group events and frames skip Channels' per-message database hop: nothing here touches
-        # the database except through ``db``, whose threads clean up their own connections.
+        # Every message skips Channels' database hop (a thread switch to close stale
+        # connections, on connect and disconnect too): nothing here touches the database except
+        # through ``db``, whose threads look after their own connections.
         name = str(message.get("type", "")).replace(".", "_")
         if name in CONTROL_HANDLERS:
             await getattr(self, name)(message)
         elif name in LIVE_HANDLERS:
             await self.deliver(message)
-        elif name == "websocket_receive":
-            await self.websocket_receive(message)
-        elif name.startswith("websocket_"):
-            await super().dispatch(message)
+        elif name in sockets.WEBSOCKET_HANDLERS:
+            await getattr(self, name)(message)
         elif name not in events.ATTENTION_HANDLERS:
             logger.warning("room socket ignored an unknown event type %r", name[:60])
 
@@ -91,9 +109,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.ip: str | None = client[0]
         # Accept first so the browser sees our close code; a refused handshake shows only 1006.
         await self.accept()
-        owner = admission.known_owner(self.session_key) or await db.call(
-            admission.session_owner, session_key=self.session_key
-        )
+        owner = await session_owner(self.session_key)
         if owner is None:
             await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
             return

@@ -17,6 +17,8 @@ OPEN_SOCKETS: weakref.WeakSet[Any] = weakref.WeakSet()
 # Set by a clean stop: sockets then leave their presence rows to one statement for all
 # (``presence.forget_worker``) instead of a database call each, so thousands close in time.
 STOPPING = False
+# The ASGI messages a socket's own handlers take, called without Channels' database hop.
+WEBSOCKET_HANDLERS = frozenset({"websocket_connect", "websocket_receive", "websocket_disconnect"})
 
 
 def opened(socket: Any) -> None:
