@@ -125,6 +125,7 @@ def test_daphne_walks_its_connections_every_few_seconds_not_every_tick(
 
 
 def test_autobahn_builds_its_debug_text_only_when_it_is_shown() -> None:
+    from autobahn.twisted import websocket as twisted_websocket
     from autobahn.websocket import protocol
 
     from liaison.realtime import server
@@ -132,9 +133,13 @@ def test_autobahn_builds_its_debug_text_only_when_it_is_shown() -> None:
     assert server.format_debug_text_only_when_shown()
     assert server.format_debug_text_only_when_shown()  # idempotent
     deferred = protocol.pformat([("autoPingInterval", 20, "Factory")])
-    assert isinstance(deferred, server._PrettyWhenShown)
+    assert isinstance(deferred, server._ShownLater)
     assert str(deferred) == "[('autoPingInterval', 20, 'Factory')]"
     assert f"\n{deferred}" == "\n[('autoPingInterval', 20, 'Factory')]"
+    for module in (protocol, twisted_websocket):
+        assert isinstance(module.hltype(protocol.WebSocketProtocol.sendData), server._ShownLater)
+        assert "sendData" in str(module.hltype(protocol.WebSocketProtocol.sendData))
+        assert "17" in f"{module.hlval(17)}"
     timings = protocol.Timings()
     timings.track("opened")
     assert str(timings).startswith("{'opened':")  # the one caller that needs a str gets one

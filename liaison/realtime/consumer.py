@@ -431,7 +431,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         ):
             return True  # about a message from before this reader's history starts
         if not self.closing:
-            await self.send(text_data=event["frame"])
+            # Straight to the server: Channels' two ``send`` layers build the same message.
+            await self.base_send({"type": "websocket.send", "text": event["frame"]})
             if event["type"] == events.ROOM_MESSAGE_NEW and "at" in event:
                 metrics.observe_fanout_latency(time.time() - event["at"])
         return True

@@ -40,8 +40,9 @@ application first). Each patch is idempotent and a no-op where daphne is not ins
    sockets those walks were most of the idle CPU. They now run every ``SWEEP_SECONDS``: a
    finished application is reaped, a ping sent or a timeout enforced a few seconds later.
 8. No debug text is built for nobody. Autobahn pretty-prints every new connection's settings
-   for a debug log line that is off, before the logger drops it: 4 % of the event loop in a
-   storm of connects. The text is now built only if the line is written.
+   and highlights names and values for every frame sent and received, for debug log lines that
+   are off, before the logger drops them: 4 % of the event loop in a storm of connects. The
+   text is now built only if the line is written.
 9. A frame for a client that has already gone is dropped. A socket's answer can race the
    client's close; Autobahn then raised ``Disconnected`` into the consumer, which logged a
    traceback for an ordinary departure.
@@ -56,6 +57,7 @@ import functools
 import inspect
 import io
 import logging
+import pprint
 from typing import Any
 
 from liaison.crypto.spool import MEMORY_BYTES, SealedSpool
@@ -397,35 +399,40 @@ def sweep_connections_less_often() -> bool:
     return True
 
 
-class _PrettyWhenShown:
-    """``pformat(value)`` deferred until the text is wanted (patch 8)."""
+class _ShownLater:
+    """The text ``render(value)`` would give, built only when it is shown (patch 8)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("render", "value")
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, render: Any, value: Any) -> None:
+        self.render = render
         self.value = value
 
     def __str__(self) -> str:
-        import pprint
-
-        return pprint.pformat(self.value)
+        return str(self.render(self.value))
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
 
 
 def format_debug_text_only_when_shown() -> bool:
-    """Patch 8: Autobahn's per-connection debug text is built only if it is logged."""
+    """Patch 8: Autobahn's debug text (pretty-printed settings, highlighted names and values,
+    built for every connection and every frame sent or received) is built only if logged."""
     try:
+        from autobahn.twisted import websocket as twisted_websocket
         from autobahn.websocket import protocol
     except ImportError:
         return False
-    if protocol.pformat is _PrettyWhenShown:
+    if getattr(protocol, "liaison_lazy_debug_text", False):
         return True
-    original = protocol.pformat
-    protocol.pformat = _PrettyWhenShown
-    # The one caller that needs the text itself gets the real function back.
-    protocol.Timings.__str__ = lambda self: original(self._timings)
+    for module in (protocol, twisted_websocket):
+        for name in ("pformat", "hltype", "hlval"):
+            render = getattr(module, name, None)
+            if render is not None:
+                setattr(module, name, functools.partial(_ShownLater, render))
+    # The one caller that needs the text itself gets it at once.
+    protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)
+    protocol.liaison_lazy_debug_text = True
     return True
 
 
