@@ -62,6 +62,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, connections
 
+from liaison.realtime import presence_deltas
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 EMAIL_DOMAIN = "loadtest.invalid"
 EXERCISE_PREFIX = "LOADTEST"
@@ -615,13 +617,15 @@ def vacuum_churned_tables() -> None:
             cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(table)}")
 
 
-def wait_quiet(pids: Sequence[int], *, timeout: float = 15.0, busy_pct: float = 5.0) -> float:
-    """Until the servers have been nearly idle for a second (the work of the previous phase
-    done), at most ``timeout`` seconds; how long they stayed busy."""
+def wait_quiet(
+    pids: Sequence[int], *, timeout: float = 15.0, busy_pct: float = 5.0, calm_seconds: float = 1.0
+) -> float:
+    """Until the servers have been nearly idle for ``calm_seconds`` (the work of the previous
+    phase done), at most ``timeout`` seconds; how long they stayed busy."""
     started = time.monotonic()
     calm = 0
     busy_until = started
-    while time.monotonic() < started + timeout and calm < 2:
+    while time.monotonic() < started + timeout and calm < 2 * calm_seconds:
         before = cpu_seconds(pids)
         time.sleep(0.5)
         if (cpu_seconds(pids) - before) / 0.5 * 100 < busy_pct:
@@ -912,7 +916,12 @@ async def run_phase(
             await asyncio.to_thread(wait_quiet, pids)
             await send_and_drain(load, connected, pids, result)
         elif connected and scenario.kind == "idle":
-            await asyncio.to_thread(wait_quiet, pids)
+            # The connects' last presence changes are told up to one (grown) presence window
+            # after the last connect: part of connecting, not of sitting idle.
+            presence_window = presence_deltas.MAX_WINDOWS * presence_deltas.window_seconds()
+            await asyncio.to_thread(
+                wait_quiet, pids, timeout=30.0 + presence_window, calm_seconds=presence_window + 1
+            )
             cpu_before = cpu_seconds(pids)
             idle_started = time.perf_counter()
             await asyncio.sleep(scenario.idle_seconds)

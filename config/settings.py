@@ -461,6 +461,9 @@ LIAISON_WS_MAX_SOCKETS_PER_USER = env_int("LIAISON_WS_MAX_SOCKETS_PER_USER", 20)
 LIAISON_SYNC_PAGE_SIZE = 100
 # Each server process refreshes its sockets' presence rows this often (seconds), one statement.
 LIAISON_WS_PRESENCE_REFRESH_SECONDS = env_int("LIAISON_WS_PRESENCE_REFRESH_SECONDS", 20)
+# How often the server pings an idle socket (daphne's own default is 20 s; see
+# liaison/realtime/server.py, patch 10). An explicit --ping-interval wins.
+LIAISON_WS_PING_SECONDS = env_int("LIAISON_WS_PING_SECONDS", 45)
 # People coming online or going offline are told to an exercise's sockets at most once in this
 # window (milliseconds) per server process: the first change at once, later ones together
 # (0: every change at once).

@@ -5,6 +5,7 @@ large buffers go back to the system."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
@@ -167,3 +168,18 @@ def test_a_frame_for_a_client_that_has_gone_is_dropped_not_raised() -> None:
     Departed(WebSocketProtocol.STATE_CLOSING).serverSend("dropped")
     Departed(WebSocketProtocol.STATE_CLOSED).serverSend("dropped", True)
     assert sent == [b"kept"]
+
+
+def test_idle_sockets_are_pinged_at_the_configured_interval_unless_the_command_line_says(
+    settings: Any,
+) -> None:
+    from daphne.server import Server
+
+    from liaison.realtime import server
+
+    settings.LIAISON_WS_PING_SECONDS = 45
+    assert server.ping_idle_sockets_less_often()
+    assert server.ping_idle_sockets_less_often()  # idempotent
+    default = Server(application=None, endpoints=["tcp:port=0"], ping_interval=20)
+    chosen = Server(application=None, endpoints=["tcp:port=0"], ping_interval=7)
+    assert (default.ping_interval, chosen.ping_interval) == (45, 7)
