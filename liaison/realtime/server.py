@@ -442,6 +442,17 @@ def format_debug_text_only_when_shown() -> bool:
     return True
 
 
+def _wrap_once(owner: Any, name: str, wrap: Any) -> bool:
+    """Replace ``owner.<name>`` by ``wrap(original)``, once however often it is asked."""
+    original = getattr(owner, name)
+    if getattr(original, "liaison_wrapped", False):
+        return True
+    replacement = functools.wraps(original)(wrap(original))
+    replacement.liaison_wrapped = True
+    setattr(owner, name, replacement)
+    return True
+
+
 def drop_frames_for_departed_clients() -> bool:
     """Patch 9: a frame sent after the client closed is dropped, as the client would never
     read it, instead of raising into the consumer."""
@@ -449,18 +460,15 @@ def drop_frames_for_departed_clients() -> bool:
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:
         return False
-    if getattr(WebSocketProtocol, "liaison_drops_late_frames", False):
-        return True
-    original = WebSocketProtocol.serverSend
 
-    def serverSend(self: Any, content: Any, binary: bool = False) -> None:
-        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
-            return
-        original(self, content, binary)
+    def wrap(original: Any) -> Any:
+        def serverSend(self: Any, content: Any, binary: bool = False) -> None:
+            if self.state not in (self.STATE_CLOSING, self.STATE_CLOSED):
+                original(self, content, binary)
 
-    WebSocketProtocol.serverSend = serverSend
-    WebSocketProtocol.liaison_drops_late_frames = True
-    return True
+        return serverSend
+
+    return _wrap_once(WebSocketProtocol, "serverSend", wrap)
 
 
 DAPHNE_DEFAULT_PING_SECONDS = 20
@@ -473,20 +481,18 @@ def ping_idle_sockets_less_often() -> bool:
         from daphne.server import Server
     except ImportError:
         return False
-    if getattr(Server, "liaison_pings", False):
-        return True
-    original_init = Server.__init__
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        if self.ping_interval == DAPHNE_DEFAULT_PING_SECONDS:
-            from django.conf import settings
+    def wrap(original: Any) -> Any:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            if self.ping_interval == DAPHNE_DEFAULT_PING_SECONDS:
+                from django.conf import settings
 
-            self.ping_interval = settings.LIAISON_WS_PING_SECONDS
+                self.ping_interval = settings.LIAISON_WS_PING_SECONDS
 
-    Server.__init__ = __init__
-    Server.liaison_pings = True
-    return True
+        return __init__
+
+    return _wrap_once(Server, "__init__", wrap)
 
 
 def tune_daphne() -> None:
