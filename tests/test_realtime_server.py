@@ -129,16 +129,18 @@ def test_autobahn_builds_its_debug_text_only_when_it_is_shown() -> None:
     from autobahn.twisted import websocket as twisted_websocket
     from autobahn.websocket import protocol
 
-    from liaison.realtime import server
+    from liaison.realtime import server_connections
 
-    assert server.format_debug_text_only_when_shown()
-    assert server.format_debug_text_only_when_shown()  # idempotent
+    assert server_connections.format_debug_text_only_when_shown()
+    assert server_connections.format_debug_text_only_when_shown()  # idempotent
     deferred = protocol.pformat([("autoPingInterval", 20, "Factory")])
-    assert isinstance(deferred, server._ShownLater)
+    assert isinstance(deferred, server_connections._ShownLater)
     assert str(deferred) == "[('autoPingInterval', 20, 'Factory')]"
     assert f"\n{deferred}" == "\n[('autoPingInterval', 20, 'Factory')]"
     for module in (protocol, twisted_websocket):
-        assert isinstance(module.hltype(protocol.WebSocketProtocol.sendData), server._ShownLater)
+        assert isinstance(
+            module.hltype(protocol.WebSocketProtocol.sendData), server_connections._ShownLater
+        )
         assert "sendData" in str(module.hltype(protocol.WebSocketProtocol.sendData))
         assert "17" in f"{module.hlval(17)}"
     timings = protocol.Timings()
@@ -149,9 +151,9 @@ def test_autobahn_builds_its_debug_text_only_when_it_is_shown() -> None:
 def test_a_frame_for_a_client_that_has_gone_is_dropped_not_raised() -> None:
     from daphne.ws_protocol import WebSocketProtocol
 
-    from liaison.realtime import server
+    from liaison.realtime import server_connections
 
-    assert server.drop_frames_for_departed_clients()
+    assert server_connections.drop_frames_for_departed_clients()
     sent: list[bytes] = []
 
     class Departed(WebSocketProtocol):
@@ -175,11 +177,11 @@ def test_idle_sockets_are_pinged_at_the_configured_interval_unless_the_command_l
 ) -> None:
     from daphne.server import Server
 
-    from liaison.realtime import server
+    from liaison.realtime import server_connections
 
     settings.LIAISON_WS_PING_SECONDS = 45
-    assert server.ping_idle_sockets_less_often()
-    assert server.ping_idle_sockets_less_often()  # idempotent
+    assert server_connections.ping_idle_sockets_less_often()
+    assert server_connections.ping_idle_sockets_less_often()  # idempotent
     default = Server(application=None, endpoints=["tcp:port=0"], ping_interval=20)
     chosen = Server(application=None, endpoints=["tcp:port=0"], ping_interval=7)
     assert (default.ping_interval, chosen.ping_interval) == (45, 7)

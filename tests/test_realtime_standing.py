@@ -25,7 +25,7 @@ from liaison.models import (
     User,
     UserSession,
 )
-from liaison.realtime import admission
+from liaison.realtime import admission, owners
 from liaison.realtime.standing import read_standing
 from liaison.services import sessions
 
@@ -71,7 +71,7 @@ def test_an_admitted_socket_gets_its_grant_and_its_owner_is_remembered(
     client: Client, uk_officer: User, room: Room, login_as: Any
 ) -> None:
     key = _key(client, uk_officer, login_as)
-    assert admission.session_owner(session_key=key) == uk_officer.pk
+    assert owners.read_owner(session_key=key) == uk_officer.pk
     admitted = _admit(key, uk_officer, room.pk)
     assert admitted.grant is not None
     assert (admitted.grant.user_id, admitted.grant.room_id, admitted.grant.can_post) == (
@@ -81,7 +81,7 @@ def test_an_admitted_socket_gets_its_grant_and_its_owner_is_remembered(
     )
     assert admitted.grant.me["agency"] == uk_officer.agency.name
     assert admitted.online == [uk_officer.pk]
-    assert admission.known_owner(key) == uk_officer.pk
+    assert owners.known(key) == uk_officer.pk
 
 
 def _end(key: str, user: User) -> None:
@@ -146,7 +146,7 @@ def test_a_session_of_someone_else_or_no_session_is_refused(
     )
     for missing in (None, "", "no-such-session-key", "k" * 500):
         assert _admit(missing, uk_officer, room.pk).close_code == admission.CLOSE_NOT_AUTHENTICATED
-        assert admission.session_owner(session_key=missing) is None
+        assert owners.read_owner(session_key=missing) is None
         assert admission.socket_person(session_key=missing) == admission.CLOSE_NOT_AUTHENTICATED
 
 

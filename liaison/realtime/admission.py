@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from liaison import access, audit, payloads
 from liaison.errors import AccessDenied, LiaisonError
-from liaison.models import User, UserSession
-from liaison.realtime import presence
-from liaison.realtime.standing import MAX_SESSION_KEY_CHARS, Standing, read_standing
+from liaison.models import User
+from liaison.realtime import owners, presence
+from liaison.realtime.standing import Standing, read_standing
 from liaison.services import sessions
 
 CLOSE_NOT_AUTHENTICATED = 4401
@@ -74,34 +74,6 @@ class Admission:
     retry_after: int | None = None
 
 
-# Who each session key belongs to, as admissions found it: a key never changes hands (signing
-# in issues a new one). It only picks the person's group a socket joins before its grant is
-# read, saving a round trip; the grant's own read checks that the session is still theirs.
-_owners: dict[str, int] = {}
-MAX_KNOWN_OWNERS = 20_000
-
-
-def known_owner(session_key: str | None) -> int | None:
-    return _owners.get(session_key) if session_key else None
-
-
-def _remember_owner(session_key: str, user_id: int) -> None:
-    if len(_owners) >= MAX_KNOWN_OWNERS:
-        _owners.clear()
-    _owners[session_key] = user_id
-
-
-def session_owner(*, session_key: str | None) -> int | None:
-    """Whose session this is (``None``: no open session by that key), before its grant is read."""
-    if not session_key or len(session_key) > MAX_SESSION_KEY_CHARS:
-        return None
-    rows = UserSession.objects.filter(session_key=session_key, ended_at__isnull=True)
-    owner = rows.values_list("user_id", flat=True).first()
-    if owner is not None:
-        _remember_owner(session_key, owner)
-    return owner
-
-
 def socket_cap_retry_seconds() -> int:
     """A socket of a stopped worker is forgotten this long after its last refresh."""
     return int(3 * presence.refresh_seconds() + 5)
@@ -150,7 +122,7 @@ def _grant(standing: Standing, room_id: int, session_key: str, user_id: int | No
 def admit_socket(
     *, session_key: str | None, user_id: int, room_id: int, channel_name: str, ip: str | None
 ) -> Admission:
-    """Decide whether a socket of ``user_id`` (the session's owner, as ``session_owner`` found)
+    """Decide whether a socket of ``user_id`` (the session's owner, as ``owners`` found it)
     may stay open in the room; if so, mark the person online. The session, the person and the
     room are read in one statement; a refusal of a signed-in person is audited."""
     if not session_key:
@@ -166,7 +138,7 @@ def admit_socket(
     if admission.grant is None or admission.user is None:
         return admission
     grant, user = admission.grant, admission.user
-    _remember_owner(session_key, user.pk)
+    owners.remember(session_key, user.pk)
     joined = presence.join(
         user_id=user.pk,
         room_id=grant.room_id,

@@ -12,14 +12,14 @@ removed member stops hearing an exercise even if the removal notice itself was l
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
+import datetime as dt
 import json
 import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils import timezone
 
 from liaison import events
 from liaison.realtime import admission, db, sockets
@@ -77,7 +77,13 @@ class AttentionConsumer(AsyncWebsocketConsumer):
         await self.join(events.user_group(self.user.pk))
         if not await self.refresh():
             return
-        self.watchdog = asyncio.create_task(self.watch())
+        self.watchdog = asyncio.create_task(
+            sockets.watch_session(
+                self,
+                deadline=lambda: self.state.deadline if self.state else None,
+                moved=self.deadline_moved,
+            )
+        )
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
@@ -138,31 +144,9 @@ class AttentionConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=event["frame"])
 
-    async def watch(self) -> None:
-        """Close when the session lapses (checked at its deadline, not polled)."""
-        while not self.closing:
-            deadline = self.state.deadline if self.state else None
-            delay = (deadline - timezone.now()).total_seconds() if deadline else 60.0
-            if delay > 0:
-                await asyncio.sleep(min(delay, 3600.0))
-                continue
-            with contextlib.suppress(Exception):
-                deadline = await db.call(
-                    admission.session_deadline, user_id=self.user.pk, session_key=self.session_key
-                )
-                if isinstance(deadline, int):
-                    await self.shut(deadline)
-                    return
-                if self.state is not None:
-                    self.state = attention.AttentionState(
-                        None,
-                        self.state.exercise_ids,
-                        self.state.epochs,
-                        self.state.counts,
-                        deadline,
-                    )
-                continue
-            await asyncio.sleep(5.0)
+    def deadline_moved(self, deadline: dt.datetime) -> None:
+        if self.state is not None:
+            self.state = dataclasses.replace(self.state, deadline=deadline)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Only ``ping`` is spoken here (``pong``); everything arrives from the server."""

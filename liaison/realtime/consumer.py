@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections import deque
@@ -26,7 +27,7 @@ from django.utils.translation import gettext as _
 from liaison import audit, events, metrics
 from liaison.errors import AccessDenied, GrantOutdated, Invalid, LiaisonError, PermissionDenied
 from liaison.languages import socket_language
-from liaison.realtime import admission, db, frames, presence_deltas, sockets
+from liaison.realtime import admission, db, frames, owners, presence_deltas, sockets
 from liaison.realtime.admission import SocketGrant
 from liaison.realtime.limits import frame_rate, retry_after_seconds
 from liaison.services import acknowledgements, messaging, reading, sessions
@@ -43,25 +44,6 @@ LIVE_HANDLERS = frozenset(name.replace(".", "_") for name in events.LIVE_ROOM_EV
 CONTROL_HANDLERS = frozenset(
     {"room_closed", "user_revoked", "user_grant_changed", "user_session_ended"}
 )
-
-
-# Lookups of a session's owner under way: the sockets of one person opening together (a browser
-# restoring its tabs, everyone reconnecting after a restart) wait on one read, not one each.
-_owner_lookups: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[int | None]] = {}
-
-
-async def session_owner(session_key: str | None) -> int | None:
-    """Whose session this is, from this process's memory or one database read at a time."""
-    known = admission.known_owner(session_key)
-    if known is not None or not session_key:
-        return known
-    key = (asyncio.get_running_loop(), session_key)
-    lookup = _owner_lookups.get(key)
-    if lookup is None:
-        lookup = asyncio.ensure_future(db.call(admission.session_owner, session_key=session_key))
-        _owner_lookups[key] = lookup
-        lookup.add_done_callback(lambda _: _owner_lookups.pop(key, None))
-    return await asyncio.shield(lookup)
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -109,7 +91,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.ip: str | None = client[0]
         # Accept first so the browser sees our close code; a refused handshake shows only 1006.
         await self.accept()
-        owner = await session_owner(self.session_key)
+        owner = await owners.owner_of(self.session_key)
         if owner is None:
             await self.shut(admission.CLOSE_NOT_AUTHENTICATED)
             return
@@ -139,7 +121,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         sockets.opened(self)
         presence_deltas.note(admitted.came_online)
         await self.send_frame({"type": "presence", "online": admitted.online})
-        self.tasks = [asyncio.create_task(self.work()), asyncio.create_task(self.watch())]
+        watch = sockets.watch_session(
+            self,
+            deadline=lambda: self.grant.session_deadline if self.grant else None,
+            moved=self.deadline_moved,
+        )
+        self.tasks = [asyncio.create_task(self.work()), asyncio.create_task(watch)]
         await self.drain_parked()
 
     async def disconnect(self, code: int) -> None:
@@ -168,27 +155,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.held.clear()
         await self.close(code=code)
 
-    async def watch(self) -> None:
-        """Close the socket when its session lapses. The deadline is known in memory; the
-        database is asked only when it is reached (activity elsewhere may have moved it)."""
-        while not self.closing and self.grant is not None:
-            delay = (self.grant.session_deadline - timezone.now()).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(min(delay, 3600.0))
-                continue
-            try:
-                outcome = await db.call(
-                    admission.session_deadline, user_id=self.user.pk, session_key=self.session_key
-                )
-            except Exception:
-                logger.exception("session deadline check failed in room %s", self.room_id)
-                await asyncio.sleep(5.0)
-                continue
-            if isinstance(outcome, int):
-                await self.shut(outcome)
-                return
-            if self.grant is not None:
-                self.grant.idle_deadline = min(outcome, self.grant.absolute_deadline)
+    def deadline_moved(self, deadline: dt.datetime) -> None:
+        if self.grant is not None:
+            self.grant.idle_deadline = min(deadline, self.grant.absolute_deadline)
 
     # --- client frames --------------------------------------------------------------------------
 

@@ -1,15 +1,19 @@
-"""This process's open room sockets: what a clean stop closes, what the gauge counts, and the
-one task that keeps their presence rows fresh."""
+"""This process's open room sockets: what a clean stop closes, what the gauge counts, the one
+task that keeps their presence rows fresh, and the watch over each socket's session deadline."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Any
 
+from django.utils import timezone
+
 from liaison import metrics
-from liaison.realtime import db, presence
+from liaison.realtime import admission, db, presence
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +69,32 @@ def stop_all_for_restart() -> int:
     for socket in sockets:
         socket.closing = True  # refuses frames and events from now on
     return len(sockets)
+
+
+async def watch_session(
+    socket: Any,
+    *,
+    deadline: Callable[[], dt.datetime | None],
+    moved: Callable[[dt.datetime], None],
+) -> None:
+    """Close ``socket`` (room or attention) when its session lapses. The ``deadline`` is known in
+    memory; the database is asked only when it is reached (activity elsewhere may have moved it,
+    and ``moved`` is given the new one)."""
+    while not socket.closing:
+        when = deadline()
+        delay = (when - timezone.now()).total_seconds() if when is not None else 60.0
+        if delay > 0:
+            await asyncio.sleep(min(delay, 3600.0))
+            continue
+        try:
+            outcome = await db.call(
+                admission.session_deadline, user_id=socket.user.pk, session_key=socket.session_key
+            )
+        except Exception:
+            logger.exception("session deadline check failed")
+            await asyncio.sleep(5.0)
+            continue
+        if isinstance(outcome, int):
+            await socket.shut(outcome)
+            return
+        moved(outcome)
