@@ -57,12 +57,7 @@ def test_one_statement_reads_the_session_the_person_and_the_room(
         assert standing.room.exercise == room.exercise
         assert standing.membership.role == GroupRole.MEMBER
         assert standing.tracked.created_at.tzinfo is not None  # converted, also on SQLite
-        problem = sessions.socket_session_problem_of(
-            data=standing.session_data,
-            row=standing.tracked,
-            user_id=uk_officer.pk,
-            confirmed_totp_ids=standing.confirmed_totp_ids,
-        )
+        problem = standing.session_problem(uk_officer.pk)
     assert problem is None
     assert queries.captured_queries == []
 

@@ -82,12 +82,7 @@ def socket_cap_retry_seconds() -> int:
 def _grant(standing: Standing, room_id: int, session_key: str, user_id: int | None) -> Admission:
     """The socket's grant as the database says now (``standing``), or the code to close it
     with. Raises ``AccessDenied`` for a signed-in person the room refuses."""
-    problem = sessions.socket_session_problem_of(
-        data=standing.session_data,
-        row=standing.tracked,
-        user_id=user_id,
-        confirmed_totp_ids=standing.confirmed_totp_ids,
-    )
+    problem = standing.session_problem(user_id)
     row = standing.tracked
     if problem is not None or row is None:
         return Admission(close_code=CLOSE_NOT_AUTHENTICATED, reason=problem or "")
@@ -176,13 +171,7 @@ def socket_person(*, session_key: str | None) -> User | int:
     """Who a socket without a room (attention, a refused path) belongs to, by the same session
     rule as a room socket: the person, or the code to close it with."""
     standing = read_standing(session_key=session_key, room_id=None)
-    problem = sessions.socket_session_problem_of(
-        data=standing.session_data,
-        row=standing.tracked,
-        user_id=None,
-        confirmed_totp_ids=standing.confirmed_totp_ids,
-    )
-    if problem is not None or standing.user is None:
+    if standing.session_problem(None) is not None or standing.user is None:
         return CLOSE_NOT_AUTHENTICATED
     return standing.user
 

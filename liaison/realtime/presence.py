@@ -190,13 +190,7 @@ def announce(*, exercise_id: int, user_ids: list[int]) -> None:
     """Tell every room of the exercise (each at its own access epoch) which of these people are
     online now and which are not: the state when told, so a batch told late by one process never
     undoes a newer one told by another."""
-    online = set(
-        Presence.objects.filter(
-            room__exercise_id=exercise_id,
-            user_id__in=user_ids,
-            last_seen_at__gte=stale_before(),
-        ).values_list("user_id", flat=True)
-    )
+    online = online_sockets(exercise_id)
     frame: dict[str, list[int]] = {}
     if joined := [user_id for user_id in user_ids if user_id in online]:
         frame["joined"] = joined

@@ -56,6 +56,16 @@ class Standing:
     def user(self) -> User | None:
         return self.tracked.user if self.tracked is not None else None
 
+    def session_problem(self, user_id: int | None) -> str | None:
+        """The session rule (``sessions.socket_session_problem_of``) on these rows: ``None`` if
+        the session is good for ``user_id`` (``None``: whoever it belongs to)."""
+        return sessions.socket_session_problem_of(
+            data=self.session_data,
+            row=self.tracked,
+            user_id=user_id,
+            confirmed_totp_ids=self.confirmed_totp_ids,
+        )
+
 
 def _sessions_in_database() -> bool:
     return settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
@@ -154,9 +164,7 @@ def read_standing(*, session_key: str | None, room_id: int | None) -> Standing:
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, params)
         rows = cursor.fetchall()
-    if not rows:  # cannot happen: the parameters' row always comes back
-        return Standing(session_data={}, tracked=None, room=None, membership=None)
-    first = rows[0]
+    first = rows[0]  # the parameters' row always comes back, joined or not
     instances: list[Model | None] = []
     offset = 2
     for (_alias, model), (names, converters) in zip(_ROWS, statement.columns, strict=True):
