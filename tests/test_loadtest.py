@@ -64,6 +64,8 @@ def test_officers_sign_in_and_every_message_reaches_every_socket_once(
     assert result.cpu_ms_per_1000 is not None
     assert result.cpu_ms_per_1000 > 0
     assert result.rss_mib > 0
+    # The whole machine includes the server and the load generator.
+    assert result.machine_cpu_pct >= result.server_cpu_pct
     table = loadtest.text_table(loadtest.result_rows([result]))
     assert "smoke" in table
     assert "liaison" in table
@@ -178,3 +180,32 @@ def test_percentiles_are_nearest_rank() -> None:
     assert loadtest.percentile(values, 0.99) == 99
     assert loadtest.percentile([7], 0.99) == 7
     assert math.isnan(loadtest.percentile([], 0.5))
+
+
+def test_the_machine_ceiling_is_the_cores_over_what_one_worker_kept_busy() -> None:
+    one_worker = loadtest.Result(
+        scenario="max",
+        server="liaison",
+        kind="load",
+        workers=1,
+        rooms=10,
+        per_room=10,
+        sockets=100,
+        offered_per_s=None,
+        window=1,
+        server_cpu_pct=95.0,
+        client_cpu_pct=25.0,
+        machine_cpu_pct=160.0,
+    )
+    text = loadtest.machine_ceiling(one_worker, cores=2)
+    assert "160 % of the machine's 200 % busy" in text
+    assert "database, Redis and the rest 40 %" in text
+    assert "full at 1.25 × one worker" in text
+    one_worker.machine_cpu_pct = 0.0
+    assert "not measured" in loadtest.machine_ceiling(one_worker, cores=2)
+
+
+def test_the_machine_is_busy_for_some_time_since_boot() -> None:
+    first = loadtest.machine_busy_seconds()
+    sum(range(2_000_000))
+    assert loadtest.machine_busy_seconds() >= first > 0
