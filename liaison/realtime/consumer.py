@@ -99,14 +99,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for group in (events.room_group(self.room_id), events.user_group(owner)):
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
-        admitted = await db.call(
-            admission.admit_socket,
-            session_key=self.session_key,
-            user_id=owner,
-            room_id=self.room_id,
-            channel_name=self.channel_name,
-            ip=self.ip,
-        )
+        async with sockets.admission_turn(owner):
+            admitted = await db.call(
+                admission.admit_socket,
+                session_key=self.session_key,
+                user_id=owner,
+                room_id=self.room_id,
+                channel_name=self.channel_name,
+                ip=self.ip,
+            )
         if admitted.grant is None:
             if admitted.retry_after is not None:  # too many open sockets: say when to retry
                 translation.activate(socket_language(admitted.user, self.scope))

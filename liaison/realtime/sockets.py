@@ -4,10 +4,11 @@ task that keeps their presence rows fresh, and the watch over each socket's sess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from django.utils import timezone
@@ -57,6 +58,37 @@ async def _refresh_presence() -> None:
             await db.call(presence.refresh_worker)
         except Exception:
             logger.exception("presence refresh failed")
+
+
+class _Turn:
+    __slots__ = ("holders", "lock")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.holders = 0
+
+
+_turns: dict[tuple[asyncio.AbstractEventLoop, int], _Turn] = {}
+
+
+@contextlib.asynccontextmanager
+async def admission_turn(user_id: int) -> AsyncIterator[None]:
+    """One admission of a person at a time in this process. The socket cap makes the database
+    take them one at a time anyway, on the person's row lock; waiting here instead leaves the
+    database threads to other people's sockets (a browser restoring ten tabs had held half of
+    them waiting on that lock)."""
+    key = (asyncio.get_running_loop(), user_id)
+    turn = _turns.get(key)
+    if turn is None:
+        turn = _turns[key] = _Turn()
+    turn.holders += 1
+    try:
+        async with turn.lock:
+            yield
+    finally:
+        turn.holders -= 1
+        if not turn.holders:
+            _turns.pop(key, None)
 
 
 def stop_all_for_restart() -> int:
