@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import http.cookiejar
+import importlib.util
 import itertools
 import json
 import math
@@ -516,6 +517,7 @@ class ServerPool:
         pin: bool,
         log_dir: Path,
         channel_prefix: str | None = None,
+        server: str = "daphne",
     ) -> None:
         self.name = name
         self.workers: list[Worker] = []
@@ -536,9 +538,7 @@ class ServerPool:
         try:
             for index in range(count):
                 port = free_port()
-                command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-                command += ["--websocket-max-message-size", limit]
-                command += ["--websocket-max-frame-size", limit, app]
+                command = server_command(server, port, app, limit)
                 if pin and shutil.which("taskset"):
                     command = ["taskset", "-c", str(cpus[index % len(cpus)]), *command]
                 log = log_dir / f"{name}-{index}.log"
@@ -603,6 +603,36 @@ class ServerPool:
                 worker.process.wait(5)
                 self.stops.append(f"killed after {timeout:g} s")
             worker.process = None
+
+
+SERVERS = ("daphne", "uvicorn")
+
+
+def server_command(server: str, port: int, app: str, frame_limit: str) -> list[str]:
+    """How a worker is started: daphne as production runs it, or uvicorn (with uvloop and
+    httptools where installed) with the same frame limit and ping interval, to compare the two
+    under the same load."""
+    if server == "uvicorn":
+        return [
+            *(sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)),
+            *("--ws-max-size", frame_limit, "--lifespan", "off"),
+            *("--ws-ping-interval", str(settings.LIAISON_WS_PING_SECONDS), app),
+        ]
+    return [
+        *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)),
+        *("--websocket-max-message-size", frame_limit),
+        *("--websocket-max-frame-size", frame_limit, app),
+    ]
+
+
+def check_server(server: str) -> str:
+    if server not in SERVERS:
+        raise CommandError(f"--server: one of {', '.join(SERVERS)}.")
+    if server == "uvicorn" and importlib.util.find_spec("uvicorn") is None:
+        raise CommandError(
+            "--server uvicorn: uvicorn is not installed here (pip install 'uvicorn[standard]')."
+        )
+    return server
 
 
 def tail(path: Path | None, lines: int = 20) -> str:
@@ -1356,8 +1386,10 @@ class Runner:
         baseline_urls: Sequence[str] = (),
         sessions_file: Path | None,
         out: Any,
+        server: str = "daphne",
     ) -> None:
         self.out = out
+        self.server = server
         self.affinity = os.sched_getaffinity(0)
         self.pools: list[ServerPool] = []
         self.log_dir = Path(settings.VAR_DIR) / "loadtest" / "logs"
@@ -1399,10 +1431,11 @@ class Runner:
             pin=self.pin,
             log_dir=self.log_dir,
             channel_prefix=self.channel_prefix,
+            server=self.server,
         )
         self.pools.append(pool)
         self.out(
-            f"  started {count} {name} worker(s) in {time.monotonic() - started:.1f} s"
+            f"  started {count} {name} {self.server} worker(s) in {time.monotonic() - started:.1f} s"
             f"{' (pinned)' if self.pin else ''}: {', '.join(pool.urls)}"
         )
         return pool.urls, pool.pids
@@ -1519,7 +1552,8 @@ def machine() -> dict[str, str]:
     info["os"] = f"{platform.system()} {platform.release()}"
     info["python"] = platform.python_version()
     versions = []
-    for package in ("django", "channels", "channels-redis", "daphne", "twisted", "websockets"):
+    packages = ("django", "channels", "channels-redis", "daphne", "twisted", "websockets")
+    for package in (*packages, "uvicorn", "uvloop", "httptools"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     info["packages"] = ", ".join(versions)
@@ -1788,6 +1822,12 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=positive_int, default=1, help="repetitions")
         parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
         parser.add_argument(
+            "--server",
+            default="daphne",
+            help="the server the workers started here run under: daphne (as production) or "
+            "uvicorn (to compare)",
+        )
+        parser.add_argument(
             "--suite",
             action="store_true",
             help="light, base, max, fan-out with one and two workers, connect, idle; "
@@ -1867,6 +1907,7 @@ class Command(BaseCommand):
     ) -> tuple[list[Result], list[Comparison], list[str]]:
         scenario = self.scenario(options)
         check_layer(len(options["url"]) or options["workers"])
+        server = check_server(options["server"])
         say(self.intro(scenario, options))
         runner = Runner(
             workers=options["workers"],
@@ -1876,6 +1917,7 @@ class Command(BaseCommand):
             baseline_urls=options["baseline_url"],
             sessions_file=Path(settings.VAR_DIR) / "loadtest" / "sessions.json",
             out=say,
+            server=server,
         )
         try:
             runner.prepare([scenario])
@@ -1899,6 +1941,7 @@ class Command(BaseCommand):
     ) -> tuple[list[Result], list[Comparison], list[str]]:
         if options["url"]:
             raise CommandError("--suite starts its own workers; it takes no --url.")
+        server = check_server(options["server"])
         notes = []
         worker_counts = [1, 2]
         if not settings.REDIS_URL:
@@ -1914,6 +1957,7 @@ class Command(BaseCommand):
         results: list[Result] = []
         started = time.monotonic()
         info = machine()
+        info["server"] = server
         # Connect and idle run on fresh workers: what the load phases left behind (peak memory,
         # a backlog) is not theirs.
         groups = [(workers, scenarios) for workers in worker_counts]
@@ -1927,6 +1971,7 @@ class Command(BaseCommand):
                 baseline=True,
                 sessions_file=sessions_file,
                 out=say,
+                server=server,
             )
             try:
                 runner.prepare(group)

@@ -209,3 +209,26 @@ def test_the_machine_is_busy_for_some_time_since_boot() -> None:
     first = loadtest.machine_busy_seconds()
     sum(range(2_000_000))
     assert loadtest.machine_busy_seconds() >= first > 0
+
+
+def test_workers_run_under_daphne_as_in_production_or_under_uvicorn_to_compare(
+    settings: Any,
+) -> None:
+    settings.LIAISON_WS_PING_SECONDS = 45
+    daphne = loadtest.server_command("daphne", 8001, "config.asgi:application", "65536")
+    assert daphne[1:3] == ["-m", "daphne"]
+    assert daphne[daphne.index("--websocket-max-frame-size") + 1] == "65536"
+    uvicorn = loadtest.server_command("uvicorn", 8001, "config.asgi:application", "65536")
+    assert uvicorn[1:3] == ["-m", "uvicorn"]
+    assert uvicorn[uvicorn.index("--ws-max-size") + 1] == "65536"
+    assert uvicorn[uvicorn.index("--ws-ping-interval") + 1] == "45"
+    assert uvicorn[-1] == "config.asgi:application"
+
+
+def test_an_unknown_server_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(CommandError, match="one of daphne, uvicorn"):
+        loadtest.check_server("gunicorn")
+    assert loadtest.check_server("daphne") == "daphne"
+    monkeypatch.setattr(loadtest.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(CommandError, match="uvicorn is not installed"):
+        loadtest.check_server("uvicorn")
