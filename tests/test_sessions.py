@@ -230,9 +230,12 @@ def test_the_socket_deadline_is_the_earlier_of_idle_and_lifetime(
     client: Client, uk_officer: User, login_as: Any, clock: Any
 ) -> None:
     login_as(client, uk_officer)
-    key = client.session.session_key
-    assert sessions.socket_session_deadline(session_key=key) == timezone.now() + IDLE
-    assert sessions.socket_session_deadline(session_key="unknown") is None
+    row = row_of(client)
+    assert sessions.session_deadline(row) == timezone.now() + IDLE
+    # Active until an idle period before the end of its lifetime: the lifetime comes first.
+    clock.shift(LIFETIME - dt.timedelta(minutes=10))
+    row.last_seen_at = timezone.now()
+    assert sessions.session_deadline(row) == row.created_at + LIFETIME
 
 
 # --- ending sessions from the security page ---------------------------------------------------

@@ -173,15 +173,6 @@ def decode_session(session_key: str, session_data: str) -> dict[str, Any]:
     return session_store(session_key).decode(session_data)
 
 
-def socket_session_deadline(*, session_key: str | None) -> dt.datetime | None:
-    """When the socket's session lapses if there is no more activity; lets a watchdog sleep
-    exactly until then instead of polling. ``None`` if the session is not tracked."""
-    if not session_key:
-        return None
-    row = UserSession.objects.filter(session_key=session_key, ended_at__isnull=True).first()
-    return session_deadline(row) if row is not None else None
-
-
 def touch_session(session_key: str | None) -> None:
     """Record activity on a session (an HTTP request, or a WebSocket frame the person caused).
 
