@@ -21,6 +21,17 @@ async def test_healthz_is_ok_when_database_and_layer_answer() -> None:
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}}
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_health_checks_leave_no_channel_behind() -> None:
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    inner = layer._get_layer() if hasattr(layer, "_get_layer") else layer
+    for _ in range(3):
+        assert (await AsyncClient().get("/healthz")).status_code == 200
+    assert not [name for name in inner.channels if "healthz." in name]
+
+
 def test_healthz_names_an_unreachable_database_with_503() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIAISON_")}
     # Nothing listens on port 1: the database is unreachable for real.

@@ -93,3 +93,20 @@ async def test_a_tampered_event_is_refused_not_remembered(redis_layer: Any) -> N
     with pytest.raises(InvalidToken):
         redis_layer.deserialize(tampered)
     assert not redis_layer._opened
+
+
+async def test_a_channel_its_owner_is_done_with_leaves_redis_and_memory(redis_layer: Any) -> None:
+    import redis.asyncio as redis
+
+    channel = await redis_layer.new_channel("healthz.")
+    await redis_layer.send(channel, {"type": "health.ping"})
+    assert (await redis_layer.receive(channel))["type"] == "health.ping"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert await client.pubsub_channels(channel) == [channel.encode()]
+        await redis_layer.forget_channel(channel)
+        assert await client.pubsub_channels(channel) == []
+    finally:
+        await client.aclose()
+    assert channel not in redis_layer._get_layer().channels
+    await redis_layer.forget_channel(channel)  # twice is harmless

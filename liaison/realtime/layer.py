@@ -24,6 +24,15 @@ class RedisPubSubChannelLayer(_RedisPubSubChannelLayer):
         # id(bytes) -> (the bytes, kept so the id cannot be reused while cached; the event)
         self._opened: OrderedDict[int, tuple[bytes, dict[str, Any]]] = OrderedDict()
 
+    async def forget_channel(self, channel: str) -> None:
+        """Unsubscribe a channel its owner is done with. channels-redis lets a channel go only
+        when a receive on it is cancelled (a consumer closing); one that received and finished,
+        such as each health check's, stayed subscribed in Redis and queued in memory for the
+        life of the worker."""
+        layer = self._get_layer()
+        if layer.channels.pop(channel, None) is not None:
+            await layer._get_shard(channel).unsubscribe(channel)
+
     def deserialize(self, message: bytes) -> dict[str, Any]:
         opened = self._opened.get(id(message))
         if opened is not None and opened[0] is message:

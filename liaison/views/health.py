@@ -24,8 +24,13 @@ async def _check_channel_layer() -> None:
     if layer is None:
         raise RuntimeError("no channel layer configured")
     channel = await layer.new_channel("healthz.")
-    await layer.send(channel, {"type": "health.ping"})
-    message = await asyncio.wait_for(layer.receive(channel), timeout=3)
+    try:
+        await layer.send(channel, {"type": "health.ping"})
+        message = await asyncio.wait_for(layer.receive(channel), timeout=3)
+    finally:
+        # Every check's channel would otherwise stay subscribed for the life of the worker.
+        if (forget := getattr(layer, "forget_channel", None)) is not None:
+            await forget(channel)
     if message.get("type") != "health.ping":
         raise RuntimeError("channel layer returned a different message")
 
