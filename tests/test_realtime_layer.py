@@ -110,3 +110,43 @@ async def test_a_channel_its_owner_is_done_with_leaves_redis_and_memory(redis_la
         await client.aclose()
     assert channel not in redis_layer._get_layer().channels
     await redis_layer.forget_channel(channel)  # twice is harmless
+
+
+async def test_the_receiver_waits_for_messages_instead_of_polling(redis_layer: Any) -> None:
+    import asyncio
+
+    channel = await redis_layer.new_channel()
+    await redis_layer.group_add("quiet-room", channel)
+    shard = redis_layer._get_layer()._shards[0]
+    assert isinstance(shard, layer_module._ShardReceivingWhenTold)
+    asks: list[float | None] = []
+    upstream = shard._pubsub.get_message
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        asks.append(kwargs.get("timeout"))
+        return await upstream(*args, **kwargs)
+
+    shard._pubsub.get_message = counted
+    await redis_layer.group_send("quiet-room", {"type": "first"})
+    assert (await asyncio.wait_for(redis_layer.receive(channel), 2))["type"] == "first"
+    await asyncio.sleep(0.05)  # the subscriptions' confirmations are read by now
+    asks.clear()
+    await asyncio.sleep(0.6)  # upstream asked six times in this quiet
+    assert asks == []
+    await redis_layer.group_send("quiet-room", {"type": "second"})
+    assert (await asyncio.wait_for(redis_layer.receive(channel), 2))["type"] == "second"
+
+
+async def test_a_receiver_with_nothing_subscribed_wakes_for_the_next_subscription(
+    redis_layer: Any,
+) -> None:
+    import asyncio
+
+    first = await redis_layer.new_channel()
+    await redis_layer.forget_channel(first)  # nothing subscribed now: the receiver waits
+    await asyncio.sleep(0.2)
+    shard = redis_layer._get_layer()._shards[0]
+    assert not shard._has_subscriptions.is_set()
+    second = await redis_layer.new_channel()
+    await redis_layer.send(second, {"type": "hello"})
+    assert (await asyncio.wait_for(redis_layer.receive(second), 2))["type"] == "hello"
