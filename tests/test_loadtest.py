@@ -232,3 +232,13 @@ def test_an_unknown_server_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(loadtest.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(CommandError, match="uvicorn is not installed"):
         loadtest.check_server("uvicorn")
+
+
+def test_idle_sockets_are_watched_for_a_whole_ping_interval(settings: Any) -> None:
+    from liaison.realtime.server import SWEEP_SECONDS
+
+    settings.LIAISON_WS_PING_SECONDS = 45
+    # Every socket is pinged once in the window: the first pings come one interval (and at
+    # most one sweep) after the connects.
+    assert loadtest.idle_seconds() == 45 + SWEEP_SECONDS
+    assert loadtest.IDLE.idle_seconds >= 45
