@@ -1547,8 +1547,20 @@ IDLE = Scenario(
 )
 
 
+def python_speed_ms(rounds: int = 3) -> float:
+    """A fixed pure-Python workload, timed (the best of ``rounds``): shared machines run at
+    different speeds from hour to hour, and this says how fast this one ran at the start."""
+    best = math.inf
+    for _ in range(rounds):
+        started = time.perf_counter()
+        sum(i * i for i in range(3_000_000))
+        best = min(best, time.perf_counter() - started)
+    return round(1000 * best, 0)
+
+
 def machine() -> dict[str, str]:
     info = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    info["python speed"] = f"{python_speed_ms():g} ms for a fixed loop (lower is faster)"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

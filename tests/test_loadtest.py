@@ -242,3 +242,7 @@ def test_idle_sockets_are_watched_for_a_whole_ping_interval(settings: Any) -> No
     # most one sweep) after the connects.
     assert loadtest.idle_seconds() == 45 + SWEEP_SECONDS
     assert loadtest.IDLE.idle_seconds >= 45
+
+
+def test_the_machine_says_how_fast_it_ran() -> None:
+    assert loadtest.python_speed_ms(rounds=1) > 0
