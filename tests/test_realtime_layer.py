@@ -142,11 +142,52 @@ async def test_a_receiver_with_nothing_subscribed_wakes_for_the_next_subscriptio
 ) -> None:
     import asyncio
 
-    first = await redis_layer.new_channel()
+    first = await redis_layer.new_channel("reachable.")
     await redis_layer.forget_channel(first)  # nothing subscribed now: the receiver waits
     await asyncio.sleep(0.2)
     shard = redis_layer._get_layer()._shards[0]
+    assert shard._receive_task is not None
+    assert not shard._receive_task.done()
     assert not shard._has_subscriptions.is_set()
-    second = await redis_layer.new_channel()
+    second = await redis_layer.new_channel("reachable.")
     await redis_layer.send(second, {"type": "hello"})
     assert (await asyncio.wait_for(redis_layer.receive(second), 2))["type"] == "hello"
+
+
+async def test_a_sockets_channel_stays_out_of_redis_and_hears_its_groups(redis_layer: Any) -> None:
+    import asyncio
+
+    import redis.asyncio as redis
+
+    channel = await redis_layer.new_channel()  # what Channels asks for when a socket opens
+    await redis_layer.group_add("room.7", channel)
+    group_channel = redis_layer._get_layer()._get_group_channel_name("room.7")
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert await client.pubsub_channels(channel) == []
+        assert await client.pubsub_channels(group_channel) == [group_channel.encode()]
+    finally:
+        await client.aclose()
+
+    await redis_layer.group_send("room.7", {"type": "room.message.new", "seq": 1})
+    assert (await asyncio.wait_for(redis_layer.receive(channel), 2))["seq"] == 1
+    await redis_layer.send(channel, {"type": "room.typing"})  # from this process: its queue
+    assert (await asyncio.wait_for(redis_layer.receive(channel), 2))["type"] == "room.typing"
+
+
+async def test_a_channel_under_another_prefix_is_reached_from_another_worker(
+    redis_layer: Any,
+) -> None:
+    import asyncio
+
+    other_worker = RedisPubSubChannelLayer(
+        hosts=[REDIS_URL],
+        prefix=redis_layer._get_layer().prefix,
+        symmetric_encryption_keys=["a test key that is long enough"],
+    )
+    try:
+        channel = await redis_layer.new_channel("healthz.")
+        await other_worker.send(channel, {"type": "health.ping"})
+        assert (await asyncio.wait_for(redis_layer.receive(channel), 2))["type"] == "health.ping"
+    finally:
+        await other_worker.flush()

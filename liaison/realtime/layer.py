@@ -1,17 +1,25 @@
-"""The Redis pub/sub channel layer, opening each published event once per worker and
-receiving without polling.
+"""The Redis pub/sub channel layer, opening each published event once per worker, receiving
+without polling, and keeping sockets' own channels out of Redis.
 
 channels-redis hands the same received bytes to every local channel of a group and each
 consumer then decrypts (Fernet) and unpacks its own copy: ten sockets of a room meant ten
 decryptions of one message. Here the last events opened are remembered by identity of those
 bytes, so a room's sockets in one worker share one opening. The event dict is shared, and
 consumers only read it.
+
+Channels gives every consumer a channel of its own, which channels-redis subscribes in Redis
+when the socket opens and unsubscribes when it closes: two round trips under the shard's one
+lock per socket, and a subscription per open socket. Liaison reaches a socket only through
+its groups (its room, its person), so a socket's channel lives in this process alone. A
+channel asked for under another prefix (the health check's) is subscribed as before, so a
+``send`` from any worker reaches it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -20,6 +28,9 @@ from channels_redis.pubsub import RedisSingleShardConnection
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
+
+# The prefix Channels asks for when a consumer starts (``AsyncConsumer.__call__``).
+SOCKET_PREFIX = "specific."
 
 # Events arriving interleaved while the sockets of several rooms drain their queues.
 OPENED_EVENTS = 256
@@ -74,6 +85,25 @@ class RedisPubSubChannelLayer(_RedisPubSubChannelLayer):
             # Replaced before first use: a shard connects on its first command.
             layer._shards = [_ShardReceivingWhenTold(s.host, layer) for s in layer._shards]
         return layer
+
+    async def new_channel(self, prefix: str = SOCKET_PREFIX) -> str:
+        """A socket's channel: a queue in this process, fed by its groups' subscriptions."""
+        layer = self._get_layer()
+        if prefix != SOCKET_PREFIX:
+            return await layer.new_channel(prefix)
+        channel = f"{layer.prefix}{prefix}{uuid.uuid4().hex}"
+        layer.channels[channel] = asyncio.Queue()
+        return channel
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """A send to a socket's channel in this process goes straight to its queue (no other
+        worker can reach it); any other goes through Redis."""
+        layer = self._get_layer()
+        queue = layer.channels.get(channel)
+        if queue is not None and channel.startswith(f"{layer.prefix}{SOCKET_PREFIX}"):
+            queue.put_nowait(self.serialize(message))
+            return
+        await layer.send(channel, message)
 
     async def forget_channel(self, channel: str) -> None:
         """Unsubscribe a channel its owner is done with. channels-redis lets a channel go only
