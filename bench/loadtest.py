@@ -506,6 +506,24 @@ class Worker:
         return "http" + self.url[2:]
 
 
+def worker_environment(channel_prefix: str | None = None) -> dict[str, str]:
+    """What a started worker runs with: this process's environment, a frame rate limit the
+    load cannot reach, a channel prefix of its own and, unless told otherwise, production's
+    ``DEBUG`` off (development's default wraps every query in a timing and logging cursor)."""
+    env = {
+        **os.environ,
+        "LIAISON_WS_RATE_PER_10S": RATE_PER_10S,
+        # Redis pub/sub channels are global to the Redis server, whatever database number
+        # REDIS_URL names: a prefix of its own keeps other servers' room events (room ids
+        # repeat across databases) out of this test's sockets.
+        "LIAISON_CHANNEL_PREFIX": channel_prefix or f"loadtest-{secrets.token_hex(4)}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    env.setdefault("DJANGO_DEBUG", "0")
+    return env
+
+
 class ServerPool:
     """daphne workers of one application, each a subprocess on its own port."""
 
@@ -524,16 +542,7 @@ class ServerPool:
         self.workers: list[Worker] = []
         self.stops: list[str] = []
         limit = str(settings.LIAISON_WS_MAX_FRAME_BYTES)
-        env = {
-            **os.environ,
-            "LIAISON_WS_RATE_PER_10S": RATE_PER_10S,
-            # Redis pub/sub channels are global to the Redis server, whatever database number
-            # REDIS_URL names: a prefix of its own keeps other servers' room events (room ids
-            # repeat across databases) out of this test's sockets.
-            "LIAISON_CHANNEL_PREFIX": channel_prefix or f"loadtest-{secrets.token_hex(4)}",
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        env = worker_environment(channel_prefix)
         cpus = sorted(os.sched_getaffinity(0))
         log_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -1716,9 +1725,10 @@ def write_docs(
         f"Written by `{command}` (`make bench`); run it again to refresh.",
         "",
         "Liaison (L) beside a bare Channels broadcast server (R, `bench/baseline_asgi.py`: acks",
-        "and group-sends, no database) on the same settings, channel layer and daphne,",
-        "interleaved in the same run. Officers sign in through `POST /api/v1/session` with",
-        "password and TOTP code and hold real `websockets` clients; messages are 64 bytes.",
+        "and group-sends, no database) on the same settings (`DJANGO_DEBUG` off, as in",
+        "production), channel layer and daphne, interleaved in the same run. Officers sign in",
+        "through `POST /api/v1/session` with password and TOTP code and hold real `websockets`",
+        "clients; messages are 64 bytes.",
         "Latency is from send to each recipient (the sender's own socket included); *msg/s*",
         "counts messages delivered to every member of their room, from the first to the last;",
         "*lost* are deliveries of acknowledged messages that had not arrived when the drain time",

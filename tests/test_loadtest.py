@@ -91,6 +91,17 @@ def test_the_baseline_server_runs_the_same_load_unthrottled(tmp_path: Path) -> N
     assert pool.stops[0].startswith("exited in")
 
 
+def test_workers_run_without_debug_as_production_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DJANGO_DEBUG", raising=False)
+    env = loadtest.worker_environment("bench-prefix")
+    assert env["DJANGO_DEBUG"] == "0"
+    assert env["LIAISON_CHANNEL_PREFIX"] == "bench-prefix"
+    assert env["LIAISON_WS_RATE_PER_10S"] == loadtest.RATE_PER_10S
+    monkeypatch.setenv("DJANGO_DEBUG", "1")  # asked for: kept
+    assert loadtest.worker_environment()["DJANGO_DEBUG"] == "1"
+    assert loadtest.worker_environment()["LIAISON_CHANNEL_PREFIX"].startswith("loadtest-")
+
+
 def offline_world(officers: int, rooms: int) -> dict[str, Any]:
     """Officers for a server that does not check sessions (the baseline, a stand-in)."""
     world = loadtest.World(
