@@ -160,6 +160,21 @@ def _fresh_rate_limits() -> None:
     frame_rate.reset()
 
 
+@pytest.fixture(autouse=True)
+def _database_threads_let_go() -> Iterator[None]:
+    """The threads that reach the database for async code close their connections after each
+    test, as a stopping worker's do, so none is left open on the test database when it is
+    dropped: the real-time pool's, and the one thread Channels' ``database_sync_to_async``
+    runs on (a test's own setup calls go there, and connections live a minute)."""
+    yield
+    from asgiref.sync import SyncToAsync
+
+    from liaison.realtime import db
+
+    db.shutdown(wait=True)
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
 # --- the cast ---------------------------------------------------------------------------------
 
 

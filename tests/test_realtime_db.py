@@ -19,14 +19,6 @@ from liaison.realtime import db
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _threads_let_go() -> Any:
-    """The pool's threads (and their connections) end with each test, so the test database
-    can be dropped."""
-    yield
-    db.shutdown(wait=True)
-
-
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> Any:
     """How many database connections were opened meanwhile (connections persist for a
@@ -40,6 +32,13 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> Any:
     connection_created.connect(created)
     yield count
     connection_created.disconnect(created)
+
+
+@pytest.fixture
+def one_thread(settings: Any) -> None:
+    """Follow one connection from call to call: with several threads the pool may start a new
+    one for the next call before the last has counted itself idle."""
+    settings.LIAISON_REALTIME_DB_THREADS = 1
 
 
 def _query() -> int:
@@ -71,7 +70,9 @@ async def test_calls_run_on_a_database_thread_and_keep_its_connection(opened: li
     assert len(opened) <= db.threads()  # one connection per thread, kept between calls
 
 
-async def test_a_connection_that_survived_a_query_error_is_kept(opened: list[int]) -> None:
+async def test_a_connection_that_survived_a_query_error_is_kept(
+    opened: list[int], one_thread: None
+) -> None:
     await db.call(_query)
     before = len(opened)
     with pytest.raises(DatabaseError):
@@ -82,6 +83,7 @@ async def test_a_connection_that_survived_a_query_error_is_kept(opened: list[int
 
 async def test_a_broken_connection_is_given_up_after_the_call_that_found_it(
     opened: list[int],
+    one_thread: None,
 ) -> None:
     if connection.vendor == "sqlite":
         pytest.skip("an SQLite connection is a file: nothing breaks it from outside")
@@ -93,7 +95,7 @@ async def test_a_broken_connection_is_given_up_after_the_call_that_found_it(
     assert len(opened) == before + 1
 
 
-async def test_a_connection_past_its_age_is_closed(opened: list[int]) -> None:
+async def test_a_connection_past_its_age_is_closed(opened: list[int], one_thread: None) -> None:
     await db.call(_age_out)
     before = len(opened)
     await db.call(_query)
@@ -116,3 +118,28 @@ async def test_events_published_in_a_call_are_sent_after_it_from_the_loop() -> N
     assert not received.done()  # collected on the thread, not sent from it
     await events.send_pending(pending)
     assert await asyncio.wait_for(received, 2) == {"type": "room.typing"}
+
+
+def _hold_a_thread() -> None:
+    _query()
+    time.sleep(0.05)  # long enough that the calls beside it need threads of their own
+
+
+async def test_shutdown_closes_the_connection_of_every_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    wrappers: list[Any] = []
+
+    def created(sender: Any, connection: Any, **kwargs: Any) -> None:
+        wrappers.append(connection)
+
+    connection_created.connect(created)
+    try:
+        await asyncio.gather(*(db.call(_hold_a_thread) for _ in range(db.threads() * 2)))
+    finally:
+        connection_created.disconnect(created)
+    assert len(wrappers) == db.threads()
+    assert all(wrapper.connection is not None for wrapper in wrappers)  # kept between calls
+    db.shutdown(wait=True)
+    assert [wrapper.connection for wrapper in wrappers] == [None] * len(wrappers)

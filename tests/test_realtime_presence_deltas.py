@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 
 from liaison import events
 from liaison.models import Room, User
-from liaison.realtime import db, presence, presence_deltas
+from liaison.realtime import presence, presence_deltas
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,10 +21,8 @@ WINDOW_MS = 400
 
 
 @pytest.fixture(autouse=True)
-def _short_window_and_threads_let_go(settings: Any) -> Any:
+def _short_window(settings: Any) -> None:
     settings.LIAISON_WS_PRESENCE_WINDOW_MS = WINDOW_MS
-    yield
-    db.shutdown(wait=True)
 
 
 def _join(user: User, room: Room, channel: str) -> presence.Change | None:

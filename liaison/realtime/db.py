@@ -13,24 +13,30 @@ for the loop, so a stopping loop cannot hang it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 
 from liaison import events
 
 T = TypeVar("T")
 
 _pool: ThreadPoolExecutor | None = None
+_started: list[int] = []  # the threads the current pool has started (their idents)
 _waiting = 0
 _idle: asyncio.Event | None = None
+
+# How long shutdown lets a thread still busy with a call hold up the others' goodbyes.
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 def threads() -> int:
@@ -41,10 +47,19 @@ def threads() -> int:
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _started
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=threads(), thread_name_prefix="liaison-db")
+        _started = []
+        _pool = ThreadPoolExecutor(
+            max_workers=threads(),
+            thread_name_prefix="liaison-db",
+            initializer=functools.partial(_thread_started, _started),
+        )
     return _pool
+
+
+def _thread_started(started: list[int]) -> None:
+    started.append(threading.get_ident())
 
 
 def waiting() -> int:
@@ -119,18 +134,38 @@ async def wait_idle() -> None:
 
 
 def shutdown(*, wait: bool = True) -> None:
-    """Let running calls finish (a clean stop) and release the threads."""
+    """Let running calls finish (a clean stop), close every thread's connection and release
+    the threads.
+
+    A connection belongs to its thread, so each thread must close its own: without this they
+    stayed open until the process died, which PostgreSQL logs as a reset connection and which
+    stops a test database from being dropped.
+    """
     global _pool
     pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=wait, cancel_futures=False)
+    if pool is None:
+        return
+    started = len(_started)
+    if started:
+        barrier = threading.Barrier(started, timeout=CLOSE_TIMEOUT_SECONDS)
+        for _ in range(started):
+            pool.submit(_close_connections, barrier)
+    pool.shutdown(wait=wait, cancel_futures=False)
+
+
+def _close_connections(barrier: threading.Barrier) -> None:
+    """One per thread: the barrier holds each thread that took one until every thread has,
+    so no thread takes two while another keeps its connection."""
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait()
+    connections.close_all()
 
 
 def _forget_after_fork() -> None:
     """A forked server process (tests start daphne so) inherits the pool object, not its
     threads: start afresh."""
-    global _pool, _waiting, _idle
-    _pool, _waiting, _idle = None, 0, None
+    global _pool, _started, _waiting, _idle
+    _pool, _started, _waiting, _idle = None, [], 0, None
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
