@@ -216,6 +216,48 @@ def test_the_machine_ceiling_is_the_cores_over_what_one_worker_kept_busy() -> No
     assert "not measured" in loadtest.machine_ceiling(one_worker, cores=2)
 
 
+def _base_run(server: str, cpu_ms_per_1000: float, *, p99: float) -> Any:
+    return loadtest.Result(
+        scenario="base",
+        server=server,
+        kind="load",
+        workers=1,
+        rooms=10,
+        per_room=10,
+        sockets=100,
+        offered_per_s=200.0,
+        window=1,
+        delivered_pct=100.0,
+        messages_per_s=200.0,
+        latency_ms={"p99": p99},
+        cpu_ms_per_1000=cpu_ms_per_1000,
+    )
+
+
+def test_goals_are_judged_on_medians_and_a_loss_in_any_repetition_fails() -> None:
+    # Three interleaved repetitions: one unlucky liaison run does not decide the ratio.
+    results = [
+        _base_run("liaison", 260.0, p99=9.0),
+        _base_run("baseline", 170.0, p99=3.0),
+        _base_run("liaison", 200.0, p99=500.0),
+        _base_run("baseline", 180.0, p99=3.0),
+        _base_run("liaison", 210.0, p99=8.0),
+        _base_run("baseline", 160.0, p99=3.0),
+    ]
+    rows = {row[0]: row[1:] for row in loadtest.goals(results, loadtest.compare(results))}
+    cpu = rows["base load: CPU per delivery ≤ 1.5 × baseline"]
+    assert cpu == ["1.24 × (210.0 vs 170.0 ms per 1,000) (median of 3)", "yes"]
+    assert rows["base load, one worker: p99 ≤ 100 ms"] == ["9.0 ms (median of 3)", "yes"]
+    assert rows["base load, one worker: 100 % delivered, 0 lost, 0 duplicated"][1] == "yes"
+
+    results[2].lost = 1
+    rows = {row[0]: row[1:] for row in loadtest.goals(results, loadtest.compare(results))}
+    assert rows["base load, one worker: 100 % delivered, 0 lost, 0 duplicated"] == [
+        "100 %, 1 lost, 0 duplicated (all 3 runs)",
+        "**no**",
+    ]
+
+
 def test_the_machine_is_busy_for_some_time_since_boot() -> None:
     first = loadtest.machine_busy_seconds()
     sum(range(2_000_000))
