@@ -161,6 +161,17 @@ def _fresh_rate_limits() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _own_checkpoints(settings: Any, tmp_path: Any) -> None:
+    """Each test signs its audit checkpoints into its own directory. In the shared var
+    directory a checkpoint left by an earlier test or run (whose database is gone) named rooms
+    whose chains this test's database does not hold, and verification rightly called them
+    altered: a second run over the same directory failed where a fresh one passed."""
+    from tests.audit_helpers import private_checkpoint_store
+
+    private_checkpoint_store(settings, tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def _database_threads_let_go() -> Iterator[None]:
     """The threads that reach the database for async code close their connections after each
     test, as a stopping worker's do, so none is left open on the test database when it is

@@ -87,6 +87,8 @@ class Workers:
             **os.environ,
             "DATABASE_URL": _database_url(),
             "LIAISON_VAR_DIR": str(settings.VAR_DIR),
+            # The test's own checkpoint store (conftest), shared with the worker.
+            "LIAISON_CHECKPOINT_DIR": settings.STORAGES["audit_checkpoints"]["OPTIONS"]["location"],
             "LIAISON_WS_RATE_PER_10S": "100000",
             "PYTHONUNBUFFERED": "1",
             **env,
