@@ -171,6 +171,20 @@ def _own_checkpoints(settings: Any, tmp_path: Any) -> None:
     private_checkpoint_store(settings, tmp_path)
 
 
+@pytest.fixture
+def export_dir(settings: Any, tmp_path: Any) -> Any:
+    """Auditor exports' encrypted files go to the test's own directory (returned)."""
+    location = tmp_path / "exports"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
 @pytest.fixture(autouse=True)
 def _database_threads_let_go() -> Iterator[None]:
     """The threads that reach the database for async code close their connections after each

@@ -22,25 +22,11 @@ from liaison.audit.signing import public_key_b64
 from liaison.errors import AccessDenied, Conflict
 from liaison.models import AuditEvent, AuditExport, AuditExportStatus, Exercise, Room, User
 from liaison.services import exports, jobs
-from tests.audit_helpers import private_checkpoint_store, say
+from tests.audit_helpers import say
 from tests.conftest import sign_in
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def export_dir(settings: Any, tmp_path: Path) -> Path:
-    location = tmp_path / "exports"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "exports": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    private_checkpoint_store(settings, tmp_path)
-    return location
 
 
 @pytest.fixture

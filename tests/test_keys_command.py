@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -16,9 +17,19 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from liaison import crypto
+from liaison.audit.signing import new_private_key_text
 from liaison.crypto import records
 from liaison.crypto.keyring import LocalKeyring, add_key_json, new_keyring_json
-from liaison.models import AuditEvent, Exercise, ExerciseStatus, Room, RoomKey, User
+from liaison.models import (
+    AuditEvent,
+    AuditExportStatus,
+    Exercise,
+    ExerciseStatus,
+    Room,
+    RoomKey,
+    User,
+)
+from liaison.services import exports, jobs
 
 
 @pytest.fixture
@@ -182,6 +193,32 @@ def test_the_full_kek_rotation_keeps_content_readable(
     assert AuditEvent.objects.filter(action="keys.kek_retired", target_id="first").exists()
     crypto.reset_keyring_cache()
     assert [records.open_message_body(m) for m in messages] == ["one", "two"]
+
+
+def test_an_export_s_file_key_is_rewrapped_and_its_kek_cannot_be_retired_before(
+    keyring_path: Path, auditor: User, room: Room, export_dir: Path, settings: Any, tmp_path: Path
+) -> None:
+    signing_key = tmp_path / "audit-signing-key"  # the export's manifest is signed
+    signing_key.write_text(new_private_key_text())
+    settings.LIAISON_AUDIT_SIGNING_KEY_FILE = str(signing_key)
+    export = exports.request_export(auditor=auditor, exercise_id=room.exercise_id)
+    assert jobs.Worker(batch=True, schedule=False, queues=("exports",)).run() == 1
+    export.refresh_from_db()
+    assert (export.status, export.kek_id) == (AuditExportStatus.READY, "first")
+    keys("add-kek", "--id", "second")
+
+    with pytest.raises(CommandError, match=r"1 data key\(s\) are still wrapped by 'first'"):
+        keys("retire-kek", "first")
+    assert "Re-wrapped 1 data key(s) under second (from first: 1)" in keys("rotate-kek")
+    export.refresh_from_db()
+    assert export.kek_id == "second"
+    assert "Retired KEK first" in keys("retire-kek", "first")
+
+    crypto.reset_keyring_cache()
+    download = exports.open_download(auditor=auditor, export_id=export.pk)
+    archive = b"".join(download.pieces)
+    assert archive.startswith(b"PK")
+    assert len(archive) == export.size
 
 
 @pytest.mark.django_db

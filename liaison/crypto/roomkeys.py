@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from liaison.crypto.errors import ContentShredded, CryptoError, TamperedError
 from liaison.crypto.keyring import KEY_BYTES, get_keyring
-from liaison.models import Room, RoomKey
+from liaison.models import AuditExport, Room, RoomKey
 
 CACHE_SECONDS = 60
 _cache: dict[tuple[int, int], tuple[float, bytes]] = {}
@@ -120,28 +121,42 @@ class RewrapResult:
         return self.rewrapped + self.already_current
 
 
+def _wrapped_keys() -> Iterator[tuple[RoomKey | AuditExport, bytes | None, bytes, str]]:
+    """Every stored data key a KEK wraps, its row locked: the rooms' keys (``None`` once
+    shredded) and the file keys of auditor exports still on disk. With the wrapped bytes, the
+    context they were wrapped against and how an error names the key."""
+    from liaison.crypto.records import export_key_context  # records imports this module
+
+    for row in RoomKey.objects.select_for_update().order_by("room_id", "version"):
+        wrapped = None if row.wrapped_key is None else bytes(row.wrapped_key)
+        name = f"Room {row.room_id} key version {row.version}"
+        yield row, wrapped, wrap_context(row.room_id, row.version), name
+    exports = AuditExport.objects.select_for_update().filter(wrapped_key__isnull=False)
+    for export in exports.order_by("pk"):
+        context = export_key_context(export_id=export.pk, storage_name=export.storage_name)
+        yield export, bytes(export.wrapped_key), context, f"Export {export.pk}'s file key"
+
+
 def rewrap_all_keys() -> RewrapResult:
     """Re-wrap every live data key under the active KEK, all or nothing.
 
     Every key is unwrapped (so a damaged or unreadable key stops the rotation before anything
-    changes) and the data keys themselves stay the same, so no content is re-encrypted.
+    changes) and the data keys themselves stay the same, so no content is re-encrypted. An
+    export's file key counts too: an export left wrapped by a retired KEK could not be
+    downloaded.
     """
     keyring = get_keyring()
     result = RewrapResult(active_kek=keyring.active_id)
     previous: Counter[str] = Counter()
     with transaction.atomic():
-        rows = RoomKey.objects.select_for_update().order_by("room_id", "version")
-        for row in rows:
-            if row.wrapped_key is None:
+        for row, wrapped, context, name in _wrapped_keys():
+            if wrapped is None:
                 result.shredded += 1
                 continue
-            context = wrap_context(row.room_id, row.version)
             try:
-                dek = keyring.unwrap(row.kek_id, bytes(row.wrapped_key), context)
+                dek = keyring.unwrap(row.kek_id, wrapped, context)
             except CryptoError as exc:
-                raise type(exc)(
-                    f"Room {row.room_id} key version {row.version}: {exc} Nothing was re-wrapped."
-                ) from None
+                raise type(exc)(f"{name}: {exc} Nothing was re-wrapped.") from None
             if row.kek_id == keyring.active_id:
                 result.already_current += 1
                 continue
@@ -154,13 +169,12 @@ def rewrap_all_keys() -> RewrapResult:
 
 
 def kek_usage() -> dict[str, int]:
-    """How many live data keys each KEK wraps."""
-    rows = (
-        RoomKey.objects.filter(wrapped_key__isnull=False)
-        .values_list("kek_id", flat=True)
-        .order_by("kek_id")
-    )
-    return dict(Counter(rows))
+    """How many live data keys each KEK wraps (rooms' and exports')."""
+    usage: Counter[str] = Counter()
+    for model in (RoomKey, AuditExport):
+        kek_ids = model.objects.filter(wrapped_key__isnull=False).values_list("kek_id", flat=True)
+        usage.update(kek_ids)
+    return dict(sorted(usage.items()))
 
 
 def destroy_room_keys(room_ids: list[int]) -> int:
