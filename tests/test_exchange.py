@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django_tasks_db.models import DBTaskResult
 
 from liaison.crypto import records
 from liaison.models import (
@@ -23,7 +24,8 @@ from liaison.models import (
     Room,
     User,
 )
-from liaison.services import exchange
+from liaison.services import exchange, jobs
+from liaison.services.exchange import background as exchange_background
 from tests import exchange_support as support
 from tests.exchange_support import (
     CHINESE_IMPORT_HEADERS,
@@ -578,7 +580,7 @@ def test_an_auditor_reads_a_comparison_and_the_read_is_on_record(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_large_comparison_runs_on_a_worker_thread_and_reports_progress(
+def test_a_large_comparison_runs_as_a_job_and_reports_progress(
     login_as: Any, room: Room, uk_officer: User, gz_officer: User, settings: Any
 ) -> None:
     settings.LIAISON_EXCHANGE_BACKGROUND_ROWS = 100
@@ -598,8 +600,18 @@ def test_a_large_comparison_runs_on_a_worker_thread_and_reports_progress(
 
     assert response.status_code == 202, response.content
     started = response.json()
-    assert started["status"] in {"running", "done"}
-    assert exchange.wait_for_comparison(started["id"], timeout=30)
+    assert started["status"] == "running"
+    job = DBTaskResult.objects.get()
+    assert (job.task_path, job.args_kwargs["args"]) == (
+        "liaison.services.exchange.background.comparison_job",
+        [started["id"]],
+    )
+    assert "started" in _system_messages(room)[0]
+    assert jobs.Worker(batch=True, schedule=False).run() == 1
+    # Run again (a retry after a worker was thought dead): a finished comparison stays as it is.
+    finished = Comparison.objects.get(pk=started["id"]).result_storage_name
+    assert exchange_background.comparison_job.call(started["id"])["status"] == "done"
+    assert Comparison.objects.get(pk=started["id"]).result_storage_name == finished
     done = client.get(f"/api/v1/comparisons/{started['id']}").json()
     assert done["status"] == "done"
     assert done["progress"] == 100

@@ -10,10 +10,10 @@ key of the exercise's first room: shredding the exercise destroys it with the co
 A comparison (HS-prefix overlap of two lists, or exports mirrored against imports) stores its
 result sealed too, records an audit event, and posts a system message with the summary into
 that room, in English and Chinese, so both sides see it live. A comparison over many rows runs
-on a worker thread (until a job runner exists) and shows its progress on its page.
+as a background job and shows its progress on its page.
 
-The package holds one module per concern (sealing, data sets, results, comparisons, the worker
-thread, the room's message, downloads, hand-over); callers import from the package itself.
+The package holds one module per concern (sealing, data sets, results, comparisons, the
+background job, the room's message, downloads, hand-over); callers import from the package itself.
 """
 
 from liaison.services.exchange.announcements import SUMMARY_LANGUAGES, summary_text
@@ -50,7 +50,6 @@ from liaison.services.exchange.sealing import (
     limits,
     max_upload_bytes,
 )
-from liaison.services.exchange.worker import wait_for_comparison
 
 __all__ = [
     "HANDOVER_FORMAT",
@@ -83,5 +82,4 @@ __all__ = [
     "start_dataset_upload",
     "summary_text",
     "upload_dataset",
-    "wait_for_comparison",
 ]

@@ -21,6 +21,7 @@ from liaison.models import (
     User,
 )
 from liaison.services.exchange.announcements import announce
+from liaison.services.exchange.background import queue_comparison
 from liaison.services.exchange.datasets import dataset_rows
 from liaison.services.exchange.results import (
     RESULT_FORMAT,
@@ -31,7 +32,6 @@ from liaison.services.exchange.results import (
     seal_result,
 )
 from liaison.services.exchange.sealing import background_rows, key_room
-from liaison.services.exchange.worker import start_worker
 
 
 def list_comparisons(*, user: User, exercise_id: object) -> list[Comparison]:
@@ -151,7 +151,7 @@ def run_mirror_comparison(
     background: bool | None = None,
 ) -> ComparisonRun:
     """Mirror exports against imports (``liaison.exchange.comparison``). Large inputs (see
-    ``background_rows``) run on a worker thread: the comparison comes back running, its page
+    ``background_rows``) run as a job: the comparison comes back running, its page
     shows the progress and the room hears when it starts and when it is done."""
     exercise = _writable(actor, exercise_id)
     tolerance = _tolerance(weight_tolerance)
@@ -179,9 +179,9 @@ def run_mirror_comparison(
     if background:
         with transaction.atomic():
             comparison = Comparison.objects.create(**fields)
+            queue_comparison(comparison.pk)
             _record_run(comparison, ip=ip)
             announce(comparison, "started")
-        start_worker(comparison.pk)
         return ComparisonRun(comparison, None)
     document = mirror_document(exports_set, imports_set, prohibited_set, tolerance, digits)
     sealed = seal_result(fields["key_room"], document)

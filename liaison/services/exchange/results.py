@@ -77,7 +77,7 @@ class SealedResult:
 
 def seal_result(room: Room, document: dict[str, Any]) -> SealedResult:
     """The result document sealed into the store, before the transaction that names it (if
-    that fails, ``_finish_or_discard`` deletes the blob again)."""
+    that fails, the caller's ``sealed.blob.abort()`` deletes the blob again)."""
     key_version, _key = roomkeys.active_key(room.pk)
     with bulk_work():
         data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

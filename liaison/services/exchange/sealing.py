@@ -91,8 +91,8 @@ def limits() -> parsing.Limits:
 
 
 def background_rows() -> int:
-    """A mirror comparison over more rows than this (exports and imports together) runs on a
-    worker thread; fewer are compared within the request."""
+    """A mirror comparison over more rows than this (exports and imports together) runs as a
+    background job; fewer are compared within the request."""
     return int(getattr(settings, "LIAISON_EXCHANGE_BACKGROUND_ROWS", 20_000))
 
 

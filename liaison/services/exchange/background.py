@@ -1,12 +1,16 @@
-"""The worker thread a large mirror comparison runs on until a job runner exists."""
+"""Large mirror comparisons run as jobs (``services/jobs.py``): queued in the transaction that
+records the run, so a comparison exists only with its job, and run again if the job worker
+running it was killed (the comparison is still ``running`` then; a finished one is not redone).
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
+from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
+from django_tasks import task
 
 from liaison.exchange import comparison as compare
 from liaison.models import (
@@ -19,32 +23,17 @@ from liaison.services.exchange.results import finish_comparison, mirror_document
 logger = logging.getLogger(__name__)
 
 
-_workers: dict[int, threading.Thread] = {}
-_workers_lock = threading.Lock()
+def queue_comparison(comparison_id: int) -> str:
+    """Queue the comparison's job in the caller's transaction; the job's id."""
+    return str(comparison_job.enqueue(comparison_id).id)
 
 
-def start_worker(comparison_id: int) -> None:
-    """Run the comparison on its own thread once the row that names it has committed."""
-
-    def start() -> None:
-        thread = threading.Thread(
-            target=_work, args=(comparison_id,), name=f"comparison-{comparison_id}", daemon=True
-        )
-        with _workers_lock:
-            _workers[comparison_id] = thread
-        thread.start()
-
-    transaction.on_commit(start)
-
-
-def wait_for_comparison(comparison_id: int, timeout: float = 60.0) -> bool:
-    """Wait for a background comparison's thread (tests, the benchmark); True once it ended."""
-    with _workers_lock:
-        thread = _workers.get(comparison_id)
-    if thread is None:
-        return True
-    thread.join(timeout)
-    return not thread.is_alive()
+@task()
+def comparison_job(comparison_id: int) -> dict[str, Any]:
+    """The job behind a large ``run_mirror_comparison``."""
+    _work(comparison_id)
+    status = Comparison.objects.filter(pk=comparison_id).values_list("status", flat=True).first()
+    return {"comparison": comparison_id, "status": status or "missing"}
 
 
 def _work(comparison_id: int) -> None:
@@ -75,6 +64,11 @@ def _work(comparison_id: int) -> None:
         sealed = seal_result(comparison.key_room, document)
         try:
             with transaction.atomic():
+                current = Comparison.objects.select_for_update().get(pk=comparison_id)
+                if current.status != ComparisonStatus.RUNNING:
+                    # Another run (a retry of a worker thought dead) finished it meanwhile.
+                    sealed.blob.abort()
+                    return
                 finish_comparison(comparison, sealed, document["summary"])
                 announce(comparison, "done")
         except BaseException:
@@ -83,10 +77,6 @@ def _work(comparison_id: int) -> None:
     except Exception as error:
         logger.exception("comparison %s failed", comparison_id)
         _fail_comparison(comparison_id, error)
-    finally:
-        with _workers_lock:
-            _workers.pop(comparison_id, None)
-        connection.close()
 
 
 def _fail_comparison(comparison_id: int, error: Exception) -> None:
