@@ -20,6 +20,7 @@ from PIL import Image
 
 from liaison.models import Attachment, Message, Room, User
 from liaison.services import attachments as service
+from tests.conftest import point_storage
 
 MIB = 1024 * 1024
 BOUNDARY = "liaison-test-boundary-7d1f"
@@ -28,15 +29,7 @@ BOUNDARY = "liaison-test-boundary-7d1f"
 @pytest.fixture(autouse=True)
 def store(settings: Any, tmp_path: Path) -> Path:
     """Each test gets an empty attachment store of its own."""
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
+    return point_storage(settings, "attachments", tmp_path / "attachments")
 
 
 def stored_files(store: Path) -> list[Path]:

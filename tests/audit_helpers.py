@@ -15,21 +15,14 @@ from django.db import connection
 from liaison import audit
 from liaison.models import AuditEvent, Message, Room, User
 from liaison.services import messaging
+from tests.conftest import point_storage
 
 TRIGGERS = importlib.import_module("liaison.migrations.0002_audit_append_only")
 
 
 def private_checkpoint_store(settings: Any, tmp_path: Path) -> Path:
     """Point ``storages["audit_checkpoints"]`` at the test's own directory."""
-    location = tmp_path / "checkpoints"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "audit_checkpoints": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
+    return point_storage(settings, "audit_checkpoints", tmp_path / "checkpoints")
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,7 +162,7 @@ def _fresh_rate_limits() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _own_checkpoints(settings: Any, tmp_path: Any) -> None:
+def _own_checkpoints(settings: Any, tmp_path: Path) -> None:
     """Each test signs its audit checkpoints into its own directory. In the shared var
     directory a checkpoint left by an earlier test or run (whose database is gone) named rooms
     whose chains this test's database does not hold, and verification rightly called them
@@ -171,18 +172,28 @@ def _own_checkpoints(settings: Any, tmp_path: Any) -> None:
     private_checkpoint_store(settings, tmp_path)
 
 
-@pytest.fixture
-def export_dir(settings: Any, tmp_path: Any) -> Any:
-    """Auditor exports' encrypted files go to the test's own directory (returned)."""
-    location = tmp_path / "exports"
+def point_storage(settings: Any, alias: str, location: Path) -> Path:
+    """Point ``storages[alias]`` at ``location``, a directory of the test's own."""
     settings.STORAGES = {
         **settings.STORAGES,
-        "exports": {
+        alias: {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(location)},
         },
     }
     return location
+
+
+@pytest.fixture
+def store(settings: Any, tmp_path: Path) -> Path:
+    """An attachment store of the test's own (its directory)."""
+    return point_storage(settings, "attachments", tmp_path / "attachments")
+
+
+@pytest.fixture
+def export_dir(settings: Any, tmp_path: Path) -> Path:
+    """Auditor exports' encrypted files go to the test's own directory (returned)."""
+    return point_storage(settings, "exports", tmp_path / "exports")
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from liaison.exchange import containers
+from tests.conftest import point_storage
 
 SAMPLE = Path(__file__).parent / "data" / "cfe-waste-sample"
 OUTCOME_KEYS = (
@@ -36,15 +37,7 @@ OUTCOME_KEYS = (
 @pytest.fixture(autouse=True)
 def store(settings: Any, tmp_path: Path) -> Path:
     """Each test gets an empty blob store of its own."""
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
+    return point_storage(settings, "attachments", tmp_path / "attachments")
 
 
 def sample(name: str) -> bytes:

@@ -39,19 +39,6 @@ EARLY = "MSCU1234567 was loaded before Lin joined"
 LATE = "MSCU1234567 sails after Lin joined"
 
 
-@pytest.fixture
-def store(settings: Any, tmp_path: Path) -> Path:
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
-
-
 def send(user: User, room: Room, body: str, **kw: Any) -> Message:
     kw.setdefault("client_id", f"c-{uuid.uuid4().hex[:12]}")
     return messaging.send_message(sender=user, room_id=room.pk, body=body, **kw).message

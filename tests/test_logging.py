@@ -67,19 +67,6 @@ def captured_logs() -> Iterator[Captured]:
             logger.setLevel(level)
 
 
-@pytest.fixture
-def store(settings: Any, tmp_path: Path) -> Path:
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
-
-
 # --- the formatter ------------------------------------------------------------------------------
 
 

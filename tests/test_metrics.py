@@ -29,19 +29,6 @@ def metrics_token(settings: Any) -> str:
     return TOKEN
 
 
-@pytest.fixture
-def store(settings: Any, tmp_path: Path) -> Path:
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
-
-
 def scrape(client: Client, token: str | None = TOKEN) -> Any:
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
     return client.get("/metrics", **headers)

@@ -37,7 +37,6 @@ from liaison.models import (
 )
 from liaison.services import attachments, lifecycle, messaging, reading, retention
 from liaison.services import exercises as exercise_service
-from tests.audit_helpers import private_checkpoint_store
 from tests.conftest import sign_in
 from tests.factories import MembershipFactory, UserFactory
 
@@ -48,20 +47,6 @@ END = dt.datetime(2030, 7, 31, 18, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 MINUTE = dt.timedelta(minutes=1)
 RETENTION_END = END + 60 * DAY
-
-
-@pytest.fixture
-def store(settings: Any, tmp_path: Path) -> Path:
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    private_checkpoint_store(settings, tmp_path)
-    return location
 
 
 def files_in(location: Path) -> list[Path]:

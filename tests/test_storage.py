@@ -23,19 +23,6 @@ from liaison.crypto.streaming import (
 
 
 @pytest.fixture
-def store(settings: Any, tmp_path: Path) -> Path:
-    location = tmp_path / "attachments"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "attachments": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location)},
-        },
-    }
-    return location
-
-
-@pytest.fixture
 def memory_store(settings: Any) -> None:
     """A storage backend other than the filesystem, as S3 through django-storages would be."""
     settings.STORAGES = {
