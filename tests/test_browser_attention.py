@@ -5,6 +5,7 @@ an image opens in the viewer."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import time
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 from PIL import Image
 
-from liaison.models import Room, User
+from liaison.models import AckRequest, Room, User
 from liaison.services import messaging
 from tests.conftest import LiveServer, sign_in
 from tests.test_browser_chat import TIMEOUT_MS, message, open_room, send
@@ -92,12 +93,17 @@ def test_an_acknowledgement_request_travels_and_comes_back_acknowledged(
     expect(li_wei.locator("#chat-status")).to_have_attribute("data-state", "online")
     expect(li_wei.locator("#notify-toggle")).to_have_text("Desktop notifications are on")
 
-    # London writes, asks GACC Guangzhou to acknowledge.
+    # London writes, asks GACC Guangzhou to acknowledge within 4 hours.
+    expect(olivia.locator(".chat-draft-ack-within")).to_be_disabled()
     olivia.locator(".chat-draft-ack").check()
     olivia.locator(".chat-draft-ack-from").select_option(label="GACC Guangzhou Customs")
+    olivia.locator(".chat-draft-ack-within").select_option(label="within 4 hours")
     send(olivia, "Please hold MSKU4417702 at Nansha.")
     sent = message(olivia, "Please hold MSKU4417702 at Nansha.")
     expect(sent.locator(".msg-ack-status")).to_have_text("waiting for Li Wei")
+    asked = AckRequest.objects.get()
+    assert asked.due_at - asked.created_at == dt.timedelta(hours=4)
+    expect(olivia.locator(".chat-draft-ack-within")).to_be_disabled()  # until asked again
 
     # Guangzhou, in another room, is notified on the desktop and sees the room's counts move.
     eventually(li_wei, "() => window.__notifications.length > 0")

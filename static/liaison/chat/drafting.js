@@ -1,6 +1,7 @@
 // What the next message asks besides being read, chosen beside the composer: a reply (replies.js),
-// mentions (mentions.js), an alert, an acknowledgement request (from everyone or one agency),
-// and its handling marking. Composer.submit() takes `asks(text)` into the outbox entry.
+// mentions (mentions.js), an alert, an acknowledgement request (from everyone or one agency,
+// within a chosen time) and its handling marking. Composer.submit() takes `asks(text)` into the
+// outbox entry.
 import { el } from "./dom.js";
 import { wording } from "./wording.js";
 
@@ -37,11 +38,17 @@ export class Drafting {
     this.askFrom.setAttribute("aria-label", wording.askAckFrom);
     this.askFrom.append(new Option(wording.everyone, ""));
     agencies.forEach((agency) => this.askFrom.append(new Option(agency.name, agency.code)));
-    this.askFrom.disabled = true;
+    this.askWithin = el("select", "chat-draft-ack-within");
+    this.askWithin.setAttribute("aria-label", wording.askAckWithin);
+    wording.ackWithinChoices.forEach(([minutes, label]) =>
+      this.askWithin.append(new Option(label, String(minutes))),
+    );
+    this.askOff();
     this.ask.addEventListener("change", () => {
       this.askFrom.disabled = !this.ask.checked;
+      this.askWithin.disabled = !this.ask.checked;
     });
-    bar.append(this.askFrom);
+    bar.append(this.askFrom, this.askWithin);
 
     this.marking = el("select", "chat-draft-marking");
     this.marking.setAttribute("aria-label", wording.marking);
@@ -70,6 +77,7 @@ export class Drafting {
     if (this.alert.checked) asks.kind = "alert";
     if (this.ask.checked) {
       asks.ack = this.askFrom.value ? { agencies: [this.askFrom.value] } : {};
+      asks.ack.due_minutes = Number(this.askWithin.value);
     }
     if (this.marking.value && this.marking.value !== this.defaultMarking) {
       asks.marking = this.marking.value;
@@ -81,8 +89,14 @@ export class Drafting {
     if (this.reply) this.reply.clear();
     if (this.mentions) this.mentions.sent();
     this.alert.checked = false;
+    this.askOff();
+  }
+
+  // No acknowledgement asked: its choices (kept for the next request) disabled.
+  askOff() {
     this.ask.checked = false;
     this.askFrom.disabled = true;
+    this.askWithin.disabled = true;
   }
 
   disable() {

@@ -43,6 +43,14 @@ export const wording = Object.freeze({
   // acknowledgements
   askAck: gettext("Ask for acknowledgement"),
   askAckFrom: gettext("from"),
+  askAckWithin: gettext("to acknowledge within"),
+  // The choices of how long addressees have; the first is the server's default (60 minutes).
+  ackWithinChoices: Object.freeze([
+    [60, gettext("within 1 hour")],
+    [15, gettext("within 15 minutes")],
+    [240, gettext("within 4 hours")],
+    [1440, gettext("within 1 day")],
+  ]),
   everyone: gettext("everyone"),
   ackRequested: gettext("Acknowledgement requested"),
   ackRequestedFrom: (names) => fill(gettext("Acknowledgement requested from %(names)s"), { names }),
