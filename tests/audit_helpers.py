@@ -1,4 +1,4 @@
-"""Shared pieces of the audit tests: a private checkpoint store, lifting the append-only
+"""Shared pieces of the audit tests: lifting the append-only
 triggers the way an attacker with database rights would, and a few messages."""
 
 from __future__ import annotations
@@ -7,22 +7,14 @@ import importlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from django.db import connection
 
 from liaison import audit
 from liaison.models import AuditEvent, Message, Room, User
 from liaison.services import messaging
-from tests.conftest import point_storage
 
 TRIGGERS = importlib.import_module("liaison.migrations.0002_audit_append_only")
-
-
-def private_checkpoint_store(settings: Any, tmp_path: Path) -> Path:
-    """Point ``storages["audit_checkpoints"]`` at the test's own directory."""
-    return point_storage(settings, "audit_checkpoints", tmp_path / "checkpoints")
 
 
 @contextmanager

@@ -161,17 +161,6 @@ def _fresh_rate_limits() -> None:
     frame_rate.reset()
 
 
-@pytest.fixture(autouse=True)
-def _own_checkpoints(settings: Any, tmp_path: Path) -> None:
-    """Each test signs its audit checkpoints into its own directory. In the shared var
-    directory a checkpoint left by an earlier test or run (whose database is gone) named rooms
-    whose chains this test's database does not hold, and verification rightly called them
-    altered: a second run over the same directory failed where a fresh one passed."""
-    from tests.audit_helpers import private_checkpoint_store
-
-    private_checkpoint_store(settings, tmp_path)
-
-
 def point_storage(settings: Any, alias: str, location: Path) -> Path:
     """Point ``storages[alias]`` at ``location``, a directory of the test's own."""
     settings.STORAGES = {
@@ -182,6 +171,15 @@ def point_storage(settings: Any, alias: str, location: Path) -> Path:
         },
     }
     return location
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_dir(settings: Any, tmp_path: Path) -> Path:
+    """Each test signs its audit checkpoints into its own directory (returned). In the shared
+    var directory a checkpoint left by an earlier test or run (whose database is gone) named
+    rooms whose chains this test's database does not hold, and verification rightly called
+    them altered: a second run over the same directory failed where a fresh one passed."""
+    return point_storage(settings, "audit_checkpoints", tmp_path / "checkpoints")
 
 
 @pytest.fixture

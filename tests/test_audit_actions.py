@@ -56,7 +56,7 @@ from liaison.services import (
     twofactor,
 )
 from liaison.services import reports as exchange_reports
-from tests.audit_helpers import head_seq, private_checkpoint_store, say
+from tests.audit_helpers import head_seq, say
 from tests.exchange_support import SAMPLE_FILES, sample
 from tests.factories import ExerciseFactory, UserFactory
 from tests.security_support import (
@@ -670,8 +670,7 @@ COMPUTED_ACTIONS = {"exercise.activated", "exercise.closed", "exercise.archived"
 
 
 @pytest.fixture
-def world(request: pytest.FixtureRequest, tmp_path: Path, settings: Any) -> World:
-    private_checkpoint_store(settings, tmp_path)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
     return World(request, tmp_path)
 
 

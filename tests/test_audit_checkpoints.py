@@ -11,16 +11,16 @@ from liaison import audit
 from liaison.audit import checkpoints as audit_checkpoints
 from liaison.audit import verify as audit_verify
 from liaison.models import AuditEvent
-from tests.audit_helpers import private_checkpoint_store, record_events, triggers_lifted
+from tests.audit_helpers import record_events, triggers_lifted
 
 # Each event commits on its own, as in production, so its after-commit checkpoint runs.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def checkpoint_dir(settings, tmp_path: Path) -> Path:
+def checkpoint_dir(checkpoint_dir: Path, settings) -> Path:
     settings.LIAISON_AUDIT_CHECKPOINT_EVERY = 5
-    return private_checkpoint_store(settings, tmp_path)
+    return checkpoint_dir
 
 
 def checkpointed_seqs() -> list[int]:

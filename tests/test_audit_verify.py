@@ -17,21 +17,13 @@ from liaison.models import AuditEvent, Exercise, Message, Room, User
 from liaison.services.messaging import send_message
 from tests.audit_helpers import (
     head_seq,
-    private_checkpoint_store,
     record_events,
     rehash_from,
     say,
     triggers_lifted,
 )
 
-
-@pytest.fixture
-def checkpoint_dir(settings, tmp_path: Path) -> Path:
-    """This test's own checkpoint store."""
-    return private_checkpoint_store(settings, tmp_path)
-
-
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("checkpoint_dir")]
+pytestmark = pytest.mark.django_db
 
 
 def only_break(report: audit_verify.VerifyReport) -> audit_verify.Break:

@@ -25,21 +25,13 @@ from liaison.models import AuditEvent, ExerciseStatus, Membership, Message, Room
 from liaison.services import messaging
 from tests.audit_helpers import (
     head_seq,
-    private_checkpoint_store,
     record_events,
     say,
     triggers_lifted,
 )
 from tests.factories import ExerciseFactory, RoomFactory
 
-
-@pytest.fixture
-def checkpoint_dir(settings, tmp_path: Path) -> Path:
-    """This test's own checkpoint store."""
-    return private_checkpoint_store(settings, tmp_path)
-
-
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("checkpoint_dir")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -50,12 +50,7 @@ def test_a_worker_runs_a_queued_job_once_and_records_its_result() -> None:
 
 
 @pytest.mark.django_db
-def test_a_worker_queues_each_periodic_job_when_it_is_due_and_not_again_before(
-    settings: Any, tmp_path: Path
-) -> None:
-    from tests.audit_helpers import private_checkpoint_store
-
-    private_checkpoint_store(settings, tmp_path)
+def test_a_worker_queues_each_periodic_job_when_it_is_due_and_not_again_before() -> None:
     with time_machine.travel(NOW, tick=False):
         assert jobs.Worker(batch=True).run() == len(jobs.PERIODIC)
         assert jobs.Worker(batch=True).run() == 0

@@ -94,6 +94,3 @@ def _fail_comparison(comparison_id: int, error: Exception) -> None:
             announce(comparison, "failed")
     except Exception:
         logger.exception("comparison %s: its failure could not be recorded", comparison_id)
-
-
-# --- telling the room ---------------------------------------------------------------------------------
